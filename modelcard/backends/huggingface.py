@@ -1,0 +1,65 @@
+"""The reference backend: Hugging Face ``tokenizers``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .base import BackendOptions, HasIds, strip_limits
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+__all__ = ["HuggingFaceEncoder", "load", "load_hf_tokenizer"]
+
+
+def load_hf_tokenizer(text: str) -> Any:
+    """Build a ``tokenizers.Tokenizer`` from tokenizer.json text.
+
+    ``tokenizers`` raises a bare ``Exception`` for malformed files and a Rust panic
+    surfaces as ``BaseException``; callers translate both.
+    """
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_str(text)
+
+
+class HuggingFaceEncoder:
+    """Encodes with ``tokenizers.Tokenizer``; it is its own decoder."""
+
+    name = "huggingface"
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.hf_tokenizer = tokenizer
+        self.encode: Callable[..., HasIds] = tokenizer.encode
+        # encode_batch_fast skips offset tracking, which ids do not need.
+        self.encode_batch: Callable[..., Sequence[HasIds]] = tokenizer.encode_batch_fast
+        self.vocab_size: int = tokenizer.get_vocab_size(with_added_tokens=True)
+        self.token_to_id: Callable[[str], int | None] = tokenizer.token_to_id
+        self.id_to_token: Callable[[int], str | None] = tokenizer.id_to_token
+
+    def encode_batch_flat(
+        self, texts: list[str], add_special_tokens: bool
+    ) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]:
+        import numpy as np
+
+        encodings = self.hf_tokenizer.encode_batch_fast(
+            texts, add_special_tokens=add_special_tokens
+        )
+        offsets = np.zeros(len(encodings) + 1, dtype=np.uint64)
+        if not encodings:
+            return np.zeros(0, dtype=np.uint32), offsets
+        np.cumsum([len(e) for e in encodings], out=offsets[1:])
+        ids = np.fromiter(
+            (i for e in encodings for i in e.ids), dtype=np.uint32, count=int(offsets[-1])
+        )
+        return ids, offsets
+
+    def strip_limits(self) -> dict[str, Any]:
+        return strip_limits(self.hf_tokenizer)
+
+
+def load(text: str, options: BackendOptions) -> HuggingFaceEncoder:
+    del options  # nothing to tune
+    return HuggingFaceEncoder(load_hf_tokenizer(text))

@@ -1,0 +1,210 @@
+"""``ModelCard``: which model, which tokenizer backend, and how to fetch it.
+
+One field definition gives the keyword argument, the ``DYN_*`` environment variable and
+the CLI flag. Keyword arguments beat environment variables, which beat defaults. Every
+value is validated when the card is constructed, so a typo fails before anything loads.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .backends import ALIASES, AUTO, BACKENDS
+
+if TYPE_CHECKING:
+    from .tokenizer import Tokenizer
+
+__all__ = ["ENV_PREFIX", "ModelCard", "allowed_backends"]
+
+ENV_PREFIX = "DYN_"
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f"}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "kb": 10**3,
+    "kib": 2**10,
+    "m": 10**6,
+    "mb": 10**6,
+    "mib": 2**20,
+    "g": 10**9,
+    "gb": 10**9,
+    "gib": 2**30,
+}
+_SIZE = re.compile(r"\s*(\d+)\s*([a-z]*)\s*")
+
+
+def allowed_backends() -> list[str]:
+    """Every accepted DYN_TOKENIZER value, canonical names first."""
+    return [*BACKENDS, AUTO, *ALIASES]
+
+
+def _describe_allowed() -> str:
+    aliases: dict[str, list[str]] = {}
+    for alias, target in ALIASES.items():
+        aliases.setdefault(target, []).append(alias)
+    parts = [
+        f"{name} (aliases: {', '.join(aliases[name])})" if name in aliases else name
+        for name in BACKENDS
+    ]
+    return ", ".join([*parts, AUTO])
+
+
+def _env(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+class ModelCard(BaseSettings):
+    """Settings that pick a model's tokenizer and backend; ``load()`` returns it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        case_sensitive=False,
+        extra="forbid",
+        validate_default=True,
+        frozen=True,
+    )
+
+    model: str = Field(
+        description=(
+            "A local directory holding tokenizer.json, a path to a tokenizer.json, or a "
+            "Hugging Face repo id ('namespace/name'). Paths start with '/', './', '../' or "
+            "'~' (or end in .json); anything else is a repo id."
+        ),
+    )
+    tokenizer: str = Field(
+        default="default",
+        description=(
+            "Backend: 'default' (HF tokenizers; aliases 'huggingface', 'hf'), 'fastokens' "
+            "(fastokens encodes, HF decodes; falls back to HF with a warning when fastokens "
+            "cannot serve the file) or 'auto' (fastokens where it can, HF otherwise)."
+        ),
+    )
+    tokenizer_fallback: bool = Field(
+        default=True,
+        description=(
+            "When fastokens cannot load the file, or fails on one input, use HF tokenizers "
+            "instead. Set false to raise instead, so a benchmark never measures HF by accident."
+        ),
+    )
+    revision: str | None = Field(
+        default=None,
+        description="Hub revision: branch, tag or commit (default 'main'). Ignored for paths.",
+    )
+    tokenizer_cache_bytes: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Memory budget of the fastokens segment cache, for chat traffic that repeats "
+            "earlier turns (e.g. 64MiB). 0 turns it off. Results are identical either way."
+        ),
+    )
+    decoder_load: Literal["lazy", "background", "eager"] = Field(
+        default="lazy",
+        description=(
+            "When fastokens encodes, when to load the HF decoder: 'lazy' on first decode, "
+            "'background' in a thread right after load(), 'eager' before load() returns."
+        ),
+    )
+    hub_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds to wait for the hub before giving up (whole resolution).",
+    )
+    fingerprint: str | None = Field(
+        default=None,
+        description=(
+            "Expected card fingerprint (from 'modelcard inspect'); load() fails if the "
+            "files differ. Unset: no check."
+        ),
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Keyword arguments, then DYN_* variables, then defaults. No .env files, no secrets
+        # directory: a loader should not pick up settings from wherever it happens to run.
+        return init_settings, env_settings
+
+    @field_validator("tokenizer", mode="before")
+    @classmethod
+    def _normalise_backend(cls, value: Any) -> str:
+        allowed = _describe_allowed()
+        if not isinstance(value, str):
+            raise ValueError(f"tokenizer / {_env('tokenizer')} must be a string, one of: {allowed}")
+        name = value.strip().lower()
+        name = ALIASES.get(name, name)
+        if name in BACKENDS or name == AUTO:
+            return name
+        if not name:
+            raise ValueError(
+                f"tokenizer / {_env('tokenizer')} is empty. Unset it for the default, or "
+                f"choose one of: {allowed}"
+            )
+        guess = difflib.get_close_matches(name, allowed_backends(), n=1, cutoff=0.6)
+        hint = f" Did you mean {guess[0]!r}?" if guess else ""
+        raise ValueError(
+            f"tokenizer / {_env('tokenizer')}: unknown backend {value!r}.{hint} Allowed: {allowed}"
+        )
+
+    @field_validator("tokenizer_fallback", mode="before")
+    @classmethod
+    def _parse_bool(cls, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ValueError(
+            f"tokenizer_fallback / {_env('tokenizer_fallback')} must be a boolean "
+            f"(true/false, 1/0, yes/no, on/off), got {value!r}"
+        )
+
+    @field_validator("tokenizer_cache_bytes", mode="before")
+    @classmethod
+    def _parse_size(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = _SIZE.fullmatch(value.lower())
+            if match is None or match.group(2) not in _UNITS:
+                raise ValueError(
+                    f"tokenizer_cache_bytes / {_env('tokenizer_cache_bytes')} must be a byte "
+                    f"count such as 67108864, 64MiB or 100MB, got {value!r}"
+                )
+            return int(match.group(1)) * _UNITS[match.group(2)]
+        return value
+
+    @field_validator("decoder_load", mode="before")
+    @classmethod
+    def _normalise_decoder_load(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _strip_model(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("revision", "fingerprint", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    def load(self) -> Tokenizer:
+        """Resolve the files, load the backend, read the companions; see :mod:`.loader`."""
+        from .loader import load_card
+
+        return load_card(self)

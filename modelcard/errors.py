@@ -1,0 +1,118 @@
+"""Every error modelcard raises, in one tree.
+
+Third-party errors (``tokenizers``, ``fastokens``, ``huggingface_hub``, ``jinja2``) are
+translated into these at the boundary where they occur, chained with ``from exc``.
+Each class also inherits the builtin a caller would naturally catch::
+
+    ModelCardError(Exception)
+    ├── ModelNotFoundError(FileNotFoundError)      no tokenizer.json at the path, or no path
+    │   └── HubNotFoundError(HubError)             repo, revision or file missing on the hub
+    ├── InvalidModelError(ValueError)              DYN_MODEL is neither a valid path nor a repo id
+    ├── TokenizerLoadError(ValueError)             tokenizer.json is empty, malformed or unreadable
+    ├── CompanionFileError(ValueError)             a companion file (config.json, ...) is malformed
+    ├── BackendUnavailableError                    fastokens refused the file and fallback is off
+    ├── HubError                                   talking to the Hugging Face hub failed
+    │   ├── HubNotFoundError(ModelNotFoundError)
+    │   ├── HubAccessError(PermissionError)        gated or private repo, bad or missing HF_TOKEN
+    │   ├── HubOfflineError(FileNotFoundError)     HF_HUB_OFFLINE=1 and the files are not cached
+    │   └── HubUnavailableError(ConnectionError)   network failure, hub 5xx, interrupted download
+    │       └── HubTimeoutError(TimeoutError)      no answer within DYN_HUB_TIMEOUT seconds
+    ├── EncodeError(ValueError)                    the encoder failed on one input (strict mode)
+    ├── DecodeError(ValueError)                    the decoder failed on valid ids
+    │   └── InvalidTokenIdError                    an id is negative, too large, or not an int
+    ├── ChatTemplateError(ValueError)              no template, or the template raised
+    └── FingerprintMismatchError                   the files changed since the fingerprint
+
+Invalid settings (an unknown ``DYN_TOKENIZER``, say) are not in this tree: they fail when
+``ModelCard`` is constructed, as pydantic's ``ValidationError`` (itself a ``ValueError``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendUnavailableError",
+    "ChatTemplateError",
+    "CompanionFileError",
+    "DecodeError",
+    "EncodeError",
+    "FingerprintMismatchError",
+    "HubAccessError",
+    "HubError",
+    "HubNotFoundError",
+    "HubOfflineError",
+    "HubTimeoutError",
+    "HubUnavailableError",
+    "InvalidModelError",
+    "InvalidTokenIdError",
+    "ModelCardError",
+    "ModelNotFoundError",
+    "TokenizerLoadError",
+]
+
+
+class ModelCardError(Exception):
+    """Base class of every error raised by modelcard."""
+
+
+class ModelNotFoundError(ModelCardError, FileNotFoundError):
+    """The model's tokenizer.json could not be found."""
+
+
+class InvalidModelError(ModelCardError, ValueError):
+    """The model reference is neither a usable local path nor a valid hub repo id."""
+
+
+class TokenizerLoadError(ModelCardError, ValueError):
+    """tokenizer.json exists but cannot be loaded: empty, malformed JSON, not a tokenizer."""
+
+
+class CompanionFileError(ModelCardError, ValueError):
+    """A companion file (tokenizer_config.json, config.json, ...) exists but is malformed."""
+
+
+class BackendUnavailableError(ModelCardError):
+    """The requested backend cannot serve this tokenizer and fallback is disabled."""
+
+
+class HubError(ModelCardError):
+    """Resolving files from the Hugging Face hub failed."""
+
+
+class HubNotFoundError(HubError, ModelNotFoundError):
+    """The repo, the revision or the file does not exist on the hub (or is hidden from you)."""
+
+
+class HubAccessError(HubError, PermissionError):
+    """The repo is gated or private and the request was not authorised."""
+
+
+class HubOfflineError(HubError, FileNotFoundError):
+    """Offline mode is on and the files are not in the local cache."""
+
+
+class HubUnavailableError(HubError, ConnectionError):
+    """The hub could not be reached or failed to serve the files."""
+
+
+class HubTimeoutError(HubUnavailableError, TimeoutError):
+    """The hub did not answer within the configured timeout."""
+
+
+class EncodeError(ModelCardError, ValueError):
+    """Encoding one input failed."""
+
+
+class DecodeError(ModelCardError, ValueError):
+    """Decoding failed."""
+
+
+class InvalidTokenIdError(DecodeError):
+    """A token id is negative, not below the vocabulary size, or not an integer."""
+
+
+class ChatTemplateError(ModelCardError, ValueError):
+    """The card has no chat template, or rendering it failed."""
+
+
+class FingerprintMismatchError(ModelCardError):
+    """The card's files no longer match the fingerprint it was created with."""

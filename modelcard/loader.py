@@ -1,0 +1,231 @@
+"""``ModelCard.load()``: resolve files, pick the backend, fall back loudly, cache the result.
+
+Loaded tokenizers are kept in a small process-wide cache keyed on the settings and on
+each resolved file's identity (path, inode, mtime, size), so loading the same card again
+costs a few ``stat`` calls. Concurrent loads of one card build it once; the others wait
+for it and get the same, fully built instance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from ._panic import describe, is_library_failure
+from .backends import AUTO, BACKENDS, BackendOptions, BackendRefusedError, Encoder
+from .backends.huggingface import HuggingFaceEncoder, load_hf_tokenizer
+from .companions import read_companions
+from .errors import (
+    BackendUnavailableError,
+    FingerprintMismatchError,
+    ModelNotFoundError,
+    TokenizerLoadError,
+)
+from .sources import ResolvedSource, resolve, show
+from .tokenizer import Tokenizer, _Decoder
+
+if TYPE_CHECKING:
+    from .card import ModelCard
+
+__all__ = ["clear_cache", "fingerprint_files", "load_card"]
+
+log = structlog.get_logger("modelcard")
+
+_CACHE_SIZE = 8
+_cache: OrderedDict[Hashable, Tokenizer] = OrderedDict()
+_cache_lock = threading.Lock()
+_build_locks: dict[Hashable, threading.Lock] = {}
+
+
+def clear_cache() -> None:
+    """Forget every loaded tokenizer (they stay usable by whoever holds them)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def load_card(card: ModelCard) -> Tokenizer:
+    source = resolve(card.model, revision=card.revision, hub_timeout=card.hub_timeout)
+    if source.kind == "local" and card.revision:
+        log.warning(
+            "revision_ignored",
+            model=card.model,
+            revision=card.revision,
+            reason="DYN_REVISION applies to hub repos only; this model is a local path",
+        )
+    key = _cache_key(card, source)
+    with _cache_lock:
+        tokenizer = _cache.get(key)
+        if tokenizer is not None:
+            _cache.move_to_end(key)
+        build_lock = _build_locks.setdefault(key, threading.Lock())
+    if tokenizer is None:
+        with build_lock:
+            with _cache_lock:
+                tokenizer = _cache.get(key)
+            if tokenizer is None:
+                tokenizer = _build(card, source)
+                with _cache_lock:
+                    _cache[key] = tokenizer
+                    while len(_cache) > _CACHE_SIZE:
+                        _cache.popitem(last=False)
+        with _cache_lock:
+            _build_locks.pop(key, None)
+    if card.fingerprint is not None and card.fingerprint != tokenizer.fingerprint:
+        raise FingerprintMismatchError(
+            f"The files of {source.describe()} have fingerprint {tokenizer.fingerprint}, but "
+            f"this card expects {card.fingerprint}: they changed since the card was created. "
+            "Restore the original files, or drop the fingerprint (DYN_FINGERPRINT) to accept "
+            "the new ones."
+        )
+    if card.decoder_load == "eager":
+        tokenizer._decoder.get()
+    elif card.decoder_load == "background":
+        tokenizer._decoder.load_in_background()
+    return tokenizer
+
+
+def _cache_key(card: ModelCard, source: ResolvedSource) -> Hashable:
+    identity = []
+    for name, path in sorted(source.files.items()):
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            raise ModelNotFoundError(
+                f"{name} at {show(path)} vanished while loading: {exc}"
+            ) from exc
+        identity.append(
+            (name, os.path.realpath(path), st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        )
+    settings = tuple(sorted(card.model_dump(exclude={"fingerprint"}).items()))
+    return (settings, tuple(identity))
+
+
+def fingerprint_files(contents: dict[str, bytes]) -> str:
+    """A stable hash of a card's files: their names and contents, not where they live."""
+    digest = hashlib.sha256()
+    for name in sorted(contents):
+        digest.update(name.encode())
+        digest.update(b"\0")
+        digest.update(hashlib.sha256(contents[name]).digest())
+    return "sha256:" + digest.hexdigest()
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except IsADirectoryError:
+        raise TokenizerLoadError(f"{what} at {show(path)} is a directory, not a file.") from None
+    except OSError as exc:
+        raise TokenizerLoadError(
+            f"{what} at {show(path)} cannot be read: {exc.strerror or exc}."
+        ) from exc
+
+
+def _tokenizer_text(raw: bytes, source: ResolvedSource) -> str:
+    where = f"tokenizer.json of {source.describe()}"
+    fix = (
+        " The cached copy is damaged: delete it (`hf cache delete`) and load again."
+        if source.kind == "hub"
+        else ""
+    )
+    if not raw.strip():
+        raise TokenizerLoadError(f"The {where} is empty.{fix}")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TokenizerLoadError(f"The {where} is not UTF-8 text ({exc.reason}).{fix}") from exc
+
+
+def _hf_encoder(text: str, source: ResolvedSource) -> HuggingFaceEncoder:
+    try:
+        return HuggingFaceEncoder(load_hf_tokenizer(text))
+    except BaseException as exc:
+        if not is_library_failure(exc):
+            raise
+        raise TokenizerLoadError(
+            f"The tokenizer.json of {source.describe()} is not a valid tokenizer file: "
+            f"{describe(exc)}. Check that it is a complete 'tokenizer.json' written by "
+            "HF tokenizers or transformers (save_pretrained)."
+        ) from exc
+
+
+def _select(card: ModelCard, text: str, source: ResolvedSource) -> tuple[Encoder, str | None]:
+    """Load the requested backend, or fall back to HF; return it and the fallback reason."""
+    requested = card.tokenizer
+    options = BackendOptions(segment_cache_bytes=card.tokenizer_cache_bytes)
+    if requested == "default":
+        return _hf_encoder(text, source), None
+    loader = BACKENDS["fastokens" if requested == AUTO else requested]
+    try:
+        return loader(text, options), None
+    except BackendRefusedError as exc:
+        reason = str(exc)
+    # The file may be broken rather than unsupported: HF's verdict tells them apart.
+    hf = _hf_encoder(text, source)
+    if requested != AUTO and not card.tokenizer_fallback:
+        raise BackendUnavailableError(
+            f"{requested} cannot serve the tokenizer.json of {source.describe()}: {reason}. "
+            "Set DYN_TOKENIZER_FALLBACK=true to fall back to HF tokenizers, or "
+            "DYN_TOKENIZER=default to use them directly."
+        )
+    emit = log.info if requested == AUTO else log.warning
+    emit(
+        "tokenizer_fallback",
+        requested=requested,
+        selected=hf.name,
+        reason=reason,
+        path=str(source.tokenizer_json),
+    )
+    return hf, reason
+
+
+def _build(card: ModelCard, source: ResolvedSource) -> Tokenizer:
+    started = time.perf_counter()
+    raw = _read(source.tokenizer_json, "tokenizer.json")
+    text = _tokenizer_text(raw, source)
+    encoder, fallback_reason = _select(card, text, source)
+    removed = encoder.strip_limits()
+    if removed:
+        log.warning(
+            "tokenizer_limits_disabled",
+            path=str(source.tokenizer_json),
+            reason="tokenizer.json declares truncation or padding; serving must never clip "
+            "or pad a prompt silently, so both are off",
+            **removed,
+        )
+    companions = {name: _read(path, name) for name, path in source.companions.items()}
+    config = read_companions(companions, source.companions, encoder.token_to_id)
+    fingerprint = fingerprint_files({"tokenizer.json": raw, **companions})
+    pinned: dict[str, Any] = {"fingerprint": fingerprint}
+    if source.kind == "hub":
+        pinned["revision"] = source.commit
+    decoder = _Decoder(
+        encoder.hf_tokenizer,
+        None if encoder.hf_tokenizer is not None else text,
+        source.tokenizer_json,
+    )
+    tokenizer = Tokenizer(
+        encoder=encoder,
+        decoder=decoder,
+        card=card.model_copy(update=pinned),
+        source=source,
+        config=config,
+        fingerprint=fingerprint,
+        fallback_reason=fallback_reason,
+    )
+    log.debug(
+        "tokenizer_loaded",
+        model=card.model,
+        backend=encoder.name,
+        path=str(source.tokenizer_json),
+        seconds=round(time.perf_counter() - started, 4),
+    )
+    return tokenizer

@@ -1,0 +1,319 @@
+"""Hub repos through the real huggingface_hub client, against a loopback hub on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import structlog
+
+from modelcard import (
+    HubAccessError,
+    HubNotFoundError,
+    HubOfflineError,
+    HubTimeoutError,
+    HubUnavailableError,
+    ModelCard,
+    ModelNotFoundError,
+    loader as loader_module,
+)
+
+from .fakehub import FakeHub
+from .helpers import FIXTURES, ROOT
+
+MINIMAL = FIXTURES / "minimal-bpe"
+HELLO = [18, 20, 3, 1, 17, 21, 22, 2]
+TOKEN = "hf_SeCrEtToKeN1234567890abcdef"
+
+
+def cache_files(cache: Path) -> list[Path]:
+    return [p for p in cache.rglob("*") if p.is_file()]
+
+
+def test_download_into_the_standard_cache(fake_hub: FakeHub, tmp_path: Path) -> None:
+    """A repo id downloads tokenizer.json and companions into the HF cache layout, not weights."""
+    commit = fake_hub.add_dir("Qwen/Qwen2.5-1.5B-Instruct", FIXTURES / "qwen2.5")
+    fake_hub.repos["Qwen/Qwen2.5-1.5B-Instruct"].commits[commit]["model.safetensors"] = b"w" * 10
+    tok = ModelCard(model="Qwen/Qwen2.5-1.5B-Instruct", tokenizer="fastokens").load()
+    assert tok.backend == "fastokens"
+    assert tok.encode("Hello<|im_end|>") == [9707, 151645]
+    snapshot = tmp_path / "hf-cache" / "models--Qwen--Qwen2.5-1.5B-Instruct" / "snapshots" / commit
+    assert tok.source.tokenizer_json == snapshot / "tokenizer.json"
+    assert set(tok.source.files) == {
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "config.json",
+        "generation_config.json",
+    }
+    assert tok.eos_token_ids == (151645, 151643)
+    assert tok.card.revision == commit  # pinned, so a copy of the card loads the same files
+    assert tok.source.describe().startswith("hub repo 'Qwen/Qwen2.5-1.5B-Instruct'")
+    assert fake_hub.count(filename="model.safetensors") == 0
+    assert fake_hub.count(filename="LICENSE.lenml-package") == 0
+
+
+def test_revision_branch_and_commit(fake_hub: FakeHub) -> None:
+    """DYN_REVISION picks a branch or a commit; each gets its own files."""
+    main = fake_hub.add_dir("org/model", MINIMAL)
+    v2 = fake_hub.add_dir("org/model", FIXTURES / "minimal-bpe-nfkd", ref="v2")
+    on_main = ModelCard(model="org/model").load()
+    on_v2 = ModelCard(model="org/model", revision="v2").load()
+    by_commit = ModelCard(model="org/model", revision=main).load()
+    assert on_main.source.commit == main
+    assert on_v2.source.commit == v2
+    assert on_main.fingerprint == by_commit.fingerprint != on_v2.fingerprint
+    assert on_v2.backend == "huggingface"
+
+
+def test_warm_cache_with_commit_makes_no_request(fake_hub: FakeHub) -> None:
+    """Loading a cached commit again touches the network not at all."""
+    commit = fake_hub.add_dir("org/model", FIXTURES / "minimal-bpe-chat")
+    ModelCard(model="org/model").load()
+    loader_module.clear_cache()
+    before = len(fake_hub.requests)
+    tok = ModelCard(model="org/model", revision=commit).load()
+    assert len(fake_hub.requests) == before
+    assert tok.eos_token_ids == (24, 25)
+
+
+def test_warm_cache_on_a_branch_only_checks_metadata(fake_hub: FakeHub) -> None:
+    """Loading a cached branch again sends HEAD requests only, and downloads nothing."""
+    fake_hub.add_dir("org/model", FIXTURES / "minimal-bpe-chat")
+    ModelCard(model="org/model").load()
+    gets = fake_hub.count("GET")
+    loader_module.clear_cache()
+    ModelCard(model="org/model").load()
+    assert fake_hub.count("GET") == gets
+
+
+def test_missing_companions_are_remembered(fake_hub: FakeHub) -> None:
+    """A companion the repo lacks is asked for once per commit; the cache records its absence."""
+    commit = fake_hub.add_dir("org/model", MINIMAL)
+    ModelCard(model="org/model").load()
+    assert fake_hub.count(filename="config.json") == 1
+    loader_module.clear_cache()
+    ModelCard(model="org/model", revision=commit).load()
+    assert fake_hub.count(filename="config.json") == 1
+
+
+def test_offline_with_warm_cache(fake_hub: FakeHub, env: Callable[..., None]) -> None:
+    """HF_HUB_OFFLINE=1 with a warm cache loads the same card and makes no request."""
+    fake_hub.add_dir("org/model", FIXTURES / "minimal-bpe-chat")
+    online = ModelCard(model="org/model").load()
+    loader_module.clear_cache()
+    env(HF_HUB_OFFLINE="1")
+    before = len(fake_hub.requests)
+    offline = ModelCard(model="org/model").load()
+    assert len(fake_hub.requests) == before
+    assert offline.fingerprint == online.fingerprint
+    assert offline.encode("Hello, world!") == HELLO
+
+
+def test_offline_with_cold_cache(fake_hub: FakeHub, env: Callable[..., None]) -> None:
+    """HF_HUB_OFFLINE=1 with nothing cached names the repo, the revision and the fix."""
+    fake_hub.add_dir("org/model", MINIMAL)
+    env(HF_HUB_OFFLINE="1")
+    with pytest.raises(HubOfflineError) as info:
+        ModelCard(model="org/model", revision="v1").load()
+    message = str(info.value)
+    assert "'org/model'" in message
+    assert "'v1'" in message
+    assert "HF_HUB_OFFLINE" in message
+    assert isinstance(info.value, FileNotFoundError)
+    assert fake_hub.requests == []
+
+
+def test_unknown_repo(fake_hub: FakeHub) -> None:
+    """A repo the hub does not know is HubNotFoundError, a FileNotFoundError."""
+    with pytest.raises(HubNotFoundError, match=r"'org/nope'.*does not exist.*HF_TOKEN") as info:
+        ModelCard(model="org/nope").load()
+    assert isinstance(info.value, ModelNotFoundError)
+
+
+def test_unknown_revision(fake_hub: FakeHub) -> None:
+    """A revision the repo lacks names DYN_REVISION."""
+    fake_hub.add_dir("org/model", MINIMAL)
+    with pytest.raises(HubNotFoundError, match=r"revision 'nope'.*DYN_REVISION"):
+        ModelCard(model="org/model", revision="nope").load()
+
+
+def test_repo_without_tokenizer_json(fake_hub: FakeHub) -> None:
+    """A repo with no tokenizer.json says so."""
+    fake_hub.add_repo("org/slow", {"tokenizer.model": b"sp", "config.json": b"{}"})
+    with pytest.raises(HubNotFoundError, match=r"has no tokenizer\.json"):
+        ModelCard(model="org/slow").load()
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_gated_repo_without_token(fake_hub: FakeHub, status: int) -> None:
+    """A gated repo without a valid token is HubAccessError naming HF_TOKEN."""
+    fake_hub.add_dir("meta/gated", MINIMAL, gated=status, token=TOKEN)
+    with pytest.raises(HubAccessError, match=r"'meta/gated'.*HF_TOKEN") as info:
+        ModelCard(model="meta/gated").load()
+    assert isinstance(info.value, PermissionError)
+
+
+def test_gated_repo_with_token(fake_hub: FakeHub, env: Callable[..., None]) -> None:
+    """HF_TOKEN, read when loading, is sent to the hub and opens a gated repo."""
+    fake_hub.add_dir("meta/gated", MINIMAL, gated=403, token=TOKEN)
+    env(HF_TOKEN=TOKEN)
+    assert ModelCard(model="meta/gated").load().encode("Hello, world!") == HELLO
+    assert f"Bearer {TOKEN}" in fake_hub.authorizations
+
+
+def test_token_never_leaks(fake_hub: FakeHub, env: Callable[..., None]) -> None:
+    """The HF token appears in no log event, error message or inspect output."""
+    fake_hub.add_dir("meta/gated", MINIMAL, gated=403, token="the-right-token")
+    fake_hub.add_dir("org/model", MINIMAL)
+    env(HF_TOKEN=TOKEN)
+    seen: list[str] = []
+    with structlog.testing.capture_logs() as logs:
+        with pytest.raises(HubAccessError) as info:
+            ModelCard(model="meta/gated").load()
+        seen.append(str(info.value))
+        seen.append(repr(info.value.__cause__))
+        with pytest.raises(HubNotFoundError) as missing:
+            ModelCard(model="org/absent").load()
+        seen.append(str(missing.value))
+        tok = ModelCard(model="org/model").load()
+        seen.append(json.dumps(tok.describe()))
+        seen.append(repr(tok.card))
+    seen.append(json.dumps(logs, default=str))
+    cli = subprocess.run(
+        [sys.executable, "-m", "modelcard", "inspect", "--json", "--model", "org/model"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        check=True,
+    )
+    seen += [cli.stdout, cli.stderr]
+    for text in seen:
+        assert TOKEN not in text
+
+
+def test_one_commit_for_all_files(fake_hub: FakeHub) -> None:
+    """If the branch moves mid-load, every file still comes from the first resolved commit."""
+    first = fake_hub.add_dir("org/model", FIXTURES / "minimal-bpe-chat")
+    original = fake_hub._handle
+
+    def move_branch_after_tokenizer(request):  # type: ignore[no-untyped-def]
+        response = original(request)
+        if request.method == "GET" and request.path.endswith("/tokenizer.json"):
+            files = dict(fake_hub.repos["org/model"].commits[first])
+            files["generation_config.json"] = b'{"eos_token_id": [4]}'
+            fake_hub.add_repo("org/model", files)
+        return response
+
+    fake_hub.server.clear_all_handlers()
+    fake_hub.server.expect_request(__import__("re").compile(".*")).respond_with_handler(
+        move_branch_after_tokenizer
+    )
+    tok = ModelCard(model="org/model").load()
+    assert tok.source.commit == first
+    assert tok.eos_token_ids == (24, 25)
+    assert all(first in str(path) for path in tok.source.files.values())
+
+
+def test_server_error_then_success(fake_hub: FakeHub) -> None:
+    """A 500 on the first try is retried, and the load succeeds."""
+    fake_hub.add_dir("org/model", MINIMAL)
+    fake_hub.fault.statuses = [500]
+    assert ModelCard(model="org/model").load().encode("Hello, world!") == HELLO
+    assert fake_hub.fault.statuses == []
+
+
+def test_persistent_server_error(fake_hub: FakeHub) -> None:
+    """A hub that keeps failing gives HubUnavailableError naming the repo and the fix."""
+    fake_hub.add_dir("org/model", MINIMAL)
+    fake_hub.fault.statuses = [503] * 20
+    with pytest.raises(HubUnavailableError, match=r"'org/model'.*'main'.*HF_HUB_OFFLINE"):
+        ModelCard(model="org/model").load()
+
+
+def test_connection_dropped_mid_download(fake_hub: FakeHub, tmp_path: Path) -> None:
+    """A download cut mid-body is resumed or retried, and the cached file is whole."""
+    fake_hub.add_dir("org/model", FIXTURES / "gpt2")
+    fake_hub.fault.filename = "tokenizer.json"
+    fake_hub.fault.drop_after = 100_000
+    fake_hub.fault.drops_left = 1
+    tok = ModelCard(model="org/model").load()
+    assert fake_hub.fault.drops_left == 0
+    assert (
+        tok.source.tokenizer_json.read_bytes()
+        == (FIXTURES / "gpt2" / "tokenizer.json").read_bytes()
+    )
+    assert tok.encode("Hello world") == [15496, 995]
+
+
+def test_connection_always_dropped_leaves_no_partial_file(
+    fake_hub: FakeHub, tmp_path: Path
+) -> None:
+    """When every attempt is cut, the error is typed and the cache holds no partial file."""
+    fake_hub.add_dir("org/model", FIXTURES / "gpt2")
+    fake_hub.fault.filename = "tokenizer.json"
+    fake_hub.fault.drop_after = 1000
+    fake_hub.fault.drops_left = 1000
+    with pytest.raises(HubUnavailableError, match="'org/model'"):
+        ModelCard(model="org/model", hub_timeout=60).load()
+    leftovers = [p for p in cache_files(tmp_path / "hf-cache") if "blobs" in p.parts]
+    assert leftovers == []
+    fake_hub.fault.drops_left = 0
+    tok = ModelCard(model="org/model").load()
+    assert tok.encode("Hello world") == [15496, 995]
+
+
+def test_stalled_server_times_out(fake_hub: FakeHub) -> None:
+    """A hub that never answers fails after DYN_HUB_TIMEOUT with HubTimeoutError."""
+    fake_hub.add_dir("org/model", MINIMAL)
+    fake_hub.fault.stall = threading.Event()
+    started = time.monotonic()
+    with pytest.raises(HubTimeoutError, match=r"'org/model'.*DYN_HUB_TIMEOUT") as info:
+        ModelCard(model="org/model", hub_timeout=1.5).load()
+    assert time.monotonic() - started < 10
+    assert isinstance(info.value, TimeoutError)
+
+
+def test_bare_name_hint_when_a_local_dir_exists(
+    fake_hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bare name that the hub lacks but a local dir has suggests './name'."""
+    (tmp_path / "mymodel").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(HubNotFoundError, match=r"write './mymodel'"):
+        ModelCard(model="mymodel").load()
+
+
+def test_env_read_at_import_in_a_fresh_process(fake_hub: FakeHub, tmp_path: Path) -> None:
+    """With HF_* set before huggingface_hub is imported, the CLI loads from the loopback hub."""
+    commit = fake_hub.add_dir("org/model", MINIMAL)
+    environ = dict(os.environ, HF_ENDPOINT=fake_hub.endpoint, HF_HUB_CACHE=str(tmp_path / "c"))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modelcard",
+            "encode",
+            "--json",
+            "--model",
+            "org/model",
+            "--tokenizer",
+            "fastokens",
+            "Hello, world!",
+        ],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=ROOT,
+        check=True,
+    )
+    assert json.loads(result.stdout) == {"ids": HELLO, "backend": "fastokens"}
+    assert (
+        tmp_path / "c" / "models--org--model" / "snapshots" / commit / "tokenizer.json"
+    ).exists()

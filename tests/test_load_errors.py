@@ -1,0 +1,69 @@
+"""Broken tokenizer files give a typed error that says what to fix, never a raw library error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from modelcard import CompanionFileError, ModelCard, ModelCardError, TokenizerLoadError
+
+from .helpers import FIXTURES
+
+GOOD = (FIXTURES / "minimal-bpe" / "tokenizer.json").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        pytest.param(b"", "is empty", id="empty"),
+        pytest.param(b"   \n", "is empty", id="whitespace"),
+        pytest.param(GOOD[: len(GOOD) // 2].encode(), "not a valid tokenizer file", id="truncated"),
+        pytest.param(b'{"hello": "world"}', "not a valid tokenizer file", id="json-not-tokenizer"),
+        pytest.param(b"[1, 2, 3]", "not a valid tokenizer file", id="json-array"),
+        pytest.param(b"\xff\xfe\x00garbage", "not UTF-8", id="binary"),
+        pytest.param(
+            json.dumps(
+                {**json.loads(GOOD), "model": {"type": "BPE", "vocab": {}, "merges": ["a b"]}}
+            ).encode(),
+            "not a valid tokenizer file",
+            id="merge-of-unknown-tokens",
+        ),
+    ],
+)
+@pytest.mark.parametrize("backend", ["default", "fastokens", "auto"])
+def test_bad_tokenizer_json(tmp_path: Path, content: bytes, needle: str, backend: str) -> None:
+    """Each broken file raises TokenizerLoadError, with the path, on every backend."""
+    (tmp_path / "tokenizer.json").write_bytes(content)
+    with pytest.raises(TokenizerLoadError) as info:
+        ModelCard(model=str(tmp_path), tokenizer=backend).load()
+    assert needle in str(info.value)
+    assert str(tmp_path) in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["tokenizer_config.json", "generation_config.json", "config.json", "special_tokens_map.json"],
+)
+def test_malformed_companion_names_the_file(tmp_path: Path, name: str) -> None:
+    """A companion file that is not JSON is an error naming that file."""
+    (tmp_path / "tokenizer.json").write_text(GOOD, encoding="utf-8")
+    (tmp_path / name).write_text('{"eos_token_id": 2,', encoding="utf-8")
+    with pytest.raises(CompanionFileError, match=rf"{name} at .* is not valid JSON"):
+        ModelCard(model=str(tmp_path)).load()
+
+
+def test_companion_must_be_an_object(tmp_path: Path) -> None:
+    """A companion file holding a JSON list is rejected, naming the file."""
+    (tmp_path / "tokenizer.json").write_text(GOOD, encoding="utf-8")
+    (tmp_path / "config.json").write_text("[1]", encoding="utf-8")
+    with pytest.raises(CompanionFileError, match=r"config\.json .* must hold a JSON object"):
+        ModelCard(model=str(tmp_path)).load()
+
+
+def test_errors_share_one_base() -> None:
+    """Every modelcard error is a ModelCardError."""
+    assert issubclass(TokenizerLoadError, ModelCardError)
+    assert issubclass(CompanionFileError, ModelCardError)
