@@ -10,6 +10,7 @@ environment variable in charge. Failures print one line on stderr and exit non-z
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -21,13 +22,19 @@ from pydantic import ValidationError
 from .card import ModelCard
 from .errors import ModelCardError
 
-__all__ = ["main"]
+__all__ = ["build_parser", "card_arguments", "card_from_args", "main"]
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 
-def _card_arguments(parser: argparse.ArgumentParser) -> None:
+#: Modules that add a subcommand of their own, each with
+#: ``register(commands, card_arguments)``; they import heavy dependencies lazily.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def card_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per ModelCard field to ``parser``."""
     group = parser.add_argument_group(
         "model card", "Each flag overrides its DYN_* environment variable."
     )
@@ -47,7 +54,8 @@ def _card_arguments(parser: argparse.ArgumentParser) -> None:
             group.add_argument(flag, dest=name, default=argparse.SUPPRESS, help=help_text)
 
 
-def _card(args: argparse.Namespace) -> ModelCard:
+def card_from_args(args: argparse.Namespace) -> ModelCard:
+    """The ModelCard for parsed arguments: given flags, then DYN_* variables, then defaults."""
     given = {name: getattr(args, name) for name in ModelCard.model_fields if hasattr(args, name)}
     return ModelCard(**given)
 
@@ -92,13 +100,13 @@ def _inspect_text(info: dict[str, Any]) -> str:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    tokenizer = _card(args).load()
+    tokenizer = card_from_args(args).load()
     _print(tokenizer.describe(), args.json, _inspect_text)
     return 0
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
-    tokenizer = _card(args).load()
+    tokenizer = card_from_args(args).load()
     ids = tokenizer.encode(args.text, add_special_tokens=args.add_special_tokens)
     _print(
         {"ids": ids, "backend": tokenizer.backend},
@@ -120,7 +128,7 @@ def _parse_ids(text: str) -> list[int]:
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
-    tokenizer = _card(args).load()
+    tokenizer = card_from_args(args).load()
     text = tokenizer.decode(args.ids, skip_special_tokens=args.skip_special_tokens)
     _print({"text": text, "backend": tokenizer.backend}, args.json, lambda data: data["text"])
     return 0
@@ -159,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     for sub in (inspect, encode, decode):
         sub.add_argument("--json", action="store_true", help="machine-readable output")
-        _card_arguments(sub)
+        card_arguments(sub)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(commands, card_arguments)
     return parser
 
 
