@@ -86,7 +86,7 @@ def load_card(card: ModelCard) -> Tokenizer:
             "the new ones."
         )
     if card.decoder_load == "eager":
-        tokenizer._decoder.get()
+        tokenizer._load_decoder()
     elif card.decoder_load == "background":
         tokenizer._decoder.load_in_background()
     return tokenizer

@@ -8,41 +8,43 @@ from typing import Any
 from ._panic import describe, is_library_failure
 from .errors import DecodeError, InvalidTokenIdError
 
-__all__ = ["DecodeStream", "check_ids"]
+__all__ = ["DecodeStream", "bad_id", "id_list"]
+
+_MAX_ID = 2**32 - 1
 
 
-def check_ids(ids: Sequence[int], vocab_size: int) -> list[int]:
-    """Return ``ids`` as a list, or raise :class:`InvalidTokenIdError` for an id out of range.
-
-    Non-int ids that compare like numbers (floats) are left for the library to reject with
-    ``TypeError``, which callers translate with :func:`bad_id`; a Python loop over every id
-    would cost more than the decode itself.
-    """
+def id_list(ids: Sequence[int]) -> list[int]:
+    """``ids`` as a list, which is what the libraries take (numpy arrays included)."""
+    if type(ids) is list:
+        return ids
     if hasattr(ids, "tolist"):  # numpy arrays and scalars
-        ids = ids.tolist()
-    out = ids if isinstance(ids, list) else list(ids)
-    try:
-        if out and (min(out) < 0 or max(out) >= vocab_size):
-            raise bad_id(out, vocab_size)
-    except TypeError:
-        raise bad_id(out, vocab_size) from None
-    return out
+        converted = ids.tolist()
+        return converted if isinstance(converted, list) else [converted]
+    return list(ids)
 
 
-def bad_id(ids: Sequence[Any], vocab_size: int) -> InvalidTokenIdError:
-    """The error for the first invalid id in ``ids``."""
+def bad_id(ids: Sequence[Any], where: str = "") -> InvalidTokenIdError:
+    """The error for the first id in ``ids`` that is not a non-negative 32-bit int.
+
+    Only called after the library rejected the ids, so valid input pays nothing for it.
+    ``where`` prefixes the message (e.g. which sequence of a batch).
+    """
     for position, value in enumerate(ids):
         if isinstance(value, bool) or not isinstance(value, int):
             return InvalidTokenIdError(
-                f"Token id at position {position} is {value!r} ({type(value).__name__}); "
+                f"{where}Token id at position {position} is {value!r} ({type(value).__name__}); "
                 "token ids must be ints."
             )
-        if not 0 <= value < vocab_size:
+        if value < 0:
             return InvalidTokenIdError(
-                f"Token id {value} at position {position} is outside the vocabulary "
-                f"[0, {vocab_size}). Check that the ids come from this model's tokenizer."
+                f"{where}Token id {value} at position {position} is negative; token ids are >= 0."
             )
-    return InvalidTokenIdError(f"Invalid token ids for a vocabulary of {vocab_size}.")
+        if value > _MAX_ID:
+            return InvalidTokenIdError(
+                f"{where}Token id {value} at position {position} is larger than any token id "
+                f"(at most {_MAX_ID})."
+            )
+    return InvalidTokenIdError(f"{where}Token ids must be non-negative ints.")
 
 
 class DecodeStream:
@@ -54,8 +56,10 @@ class DecodeStream:
     ``decode(prompt + continuation)[len(decode(prompt)):]``, also when the prompt ends in
     the middle of a character (where HF's own ``DecodeStream`` repeats the whole prompt).
 
-    An invalid id raises :class:`InvalidTokenIdError` and is otherwise ignored: the
-    stream carries on as if it had not been given.
+    Ids are treated as in :meth:`Tokenizer.decode`: an id at or past the vocabulary size
+    (a padded embedding row) adds no text, and a negative or non-int id raises
+    :class:`InvalidTokenIdError`, after which the stream carries on as if it had not been
+    given.
     """
 
     __slots__ = ("_hf", "_skip", "_step", "_vocab_size")
@@ -74,8 +78,8 @@ class DecodeStream:
     ) -> DecodeStream:
         from tokenizers.decoders import DecodeStream as RawStream
 
-        prompt = check_ids(prompt_ids, vocab_size)
-        decode = _decoder(hf_tokenizer, skip_special_tokens, vocab_size)
+        prompt = id_list(prompt_ids)
+        decode = _decoder(hf_tokenizer, skip_special_tokens)
         clean = _complete_prefix(decode, prompt)
         self = object.__new__(_SkippingStream if clean < len(prompt) else DecodeStream)
         self._hf = hf_tokenizer
@@ -84,7 +88,7 @@ class DecodeStream:
         try:
             raw = RawStream(ids=prompt[:clean] or None, skip_special_tokens=skip_special_tokens)
         except TypeError as exc:
-            raise bad_id(prompt, vocab_size) from exc
+            raise bad_id(prompt) from exc
         self._step = raw.step
         if clean < len(prompt):
             # The prompt ends inside a character: start from its last complete character,
@@ -102,15 +106,11 @@ class DecodeStream:
         except BaseException as exc:
             if not is_library_failure(exc):
                 raise
-            if isinstance(exc, TypeError):
-                raise bad_id([token_id], self._vocab_size) from exc
+            if isinstance(exc, (TypeError, OverflowError)):
+                raise bad_id([token_id]) from exc
             raise DecodeError(
                 f"Streaming decode failed at id {token_id!r}: {describe(exc)}"
             ) from exc
-        # Only an unknown id can make the library return None for a token it cannot place,
-        # so the range check stays off the common path.
-        if chunk is None and not 0 <= token_id < self._vocab_size:
-            raise bad_id([token_id], self._vocab_size)
         return chunk
 
 
@@ -132,12 +132,12 @@ class _SkippingStream(DecodeStream):
         return chunk
 
 
-def _decoder(hf: Any, skip_special_tokens: bool, vocab_size: int) -> Any:
+def _decoder(hf: Any, skip_special_tokens: bool) -> Any:
     def decode(ids: list[int]) -> str:
         try:
             text: str = hf.decode(ids, skip_special_tokens=skip_special_tokens)
         except (TypeError, OverflowError) as exc:
-            raise bad_id(ids, vocab_size) from exc
+            raise bad_id(ids) from exc
         return text
 
     return decode

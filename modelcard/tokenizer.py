@@ -24,7 +24,7 @@ from .backends.base import Encoder, strip_limits
 from .backends.huggingface import load_hf_tokenizer
 from .chat import render_chat, select_template
 from .errors import DecodeError, EncodeError, TokenizerLoadError
-from .stream import DecodeStream, bad_id, check_ids
+from .stream import DecodeStream, bad_id, id_list
 
 if TYPE_CHECKING:
     import numpy as np
@@ -131,6 +131,8 @@ class Tokenizer:
         self._encode = encoder.encode
         self._encode_batch = encoder.encode_batch
         self._decoder = decoder
+        #: The HF tokenizer that decodes, once loaded (see DYN_DECODER_LOAD).
+        self._hf: Any | None = encoder.hf_tokenizer
         self._strict = not card.tokenizer_fallback
         self._count_lock = threading.Lock()
         self._encode_fallbacks = 0
@@ -202,7 +204,7 @@ class Tokenizer:
         )
 
     def _hf_encode(self, text: str, add_special_tokens: bool, exc: BaseException) -> list[int]:
-        hf = self._decoder.get()
+        hf = self._hf or self._load_decoder()
         reason = describe(exc)
         with self._count_lock:
             self._encode_fallbacks += 1
@@ -250,32 +252,48 @@ class Tokenizer:
     # -- decoding -----------------------------------------------------------------------
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
-        """Text of ``ids``, decoded by HF tokenizers. Invalid ids raise InvalidTokenIdError."""
-        hf = self._decoder.get()
-        checked = check_ids(ids, self.vocab_size)
+        """Text of ``ids``, decoded by HF tokenizers.
+
+        An id at or past ``vocab_size`` adds no text: models often have more embedding rows
+        than the tokenizer has tokens, and may sample one (HF tokenizers and vLLM do the
+        same). A negative or non-int id raises :class:`InvalidTokenIdError`.
+        """
+        hf = self._hf or self._load_decoder()
+        ids = id_list(ids)
         try:
-            text: str = hf.decode(checked, skip_special_tokens=skip_special_tokens)
+            text: str = hf.decode(ids, skip_special_tokens=skip_special_tokens)
         except BaseException as exc:
-            raise self._decode_error(exc, checked) from exc
+            raise self._decode_error(exc, ids) from exc
         return text
 
     def decode_batch(
         self, batch: Sequence[Sequence[int]], skip_special_tokens: bool = False
     ) -> list[str]:
         """Text of each id sequence."""
-        hf = self._decoder.get()
-        checked = [check_ids(ids, self.vocab_size) for ids in batch]
+        hf = self._hf or self._load_decoder()
+        rows = [id_list(ids) for ids in batch]
         try:
-            texts: list[str] = hf.decode_batch(checked, skip_special_tokens=skip_special_tokens)
+            texts: list[str] = hf.decode_batch(rows, skip_special_tokens=skip_special_tokens)
         except BaseException as exc:
-            raise self._decode_error(exc, [i for ids in checked for i in ids]) from exc
+            if not is_library_failure(exc) or not isinstance(exc, (TypeError, OverflowError)):
+                raise self._decode_error(exc, []) from exc
+            for number, row in enumerate(rows):
+                try:
+                    hf.decode(row, skip_special_tokens=skip_special_tokens)
+                except (TypeError, OverflowError):
+                    raise bad_id(row, f"In sequence {number}: ") from exc
+            raise self._decode_error(exc, []) from exc
         return texts
+
+    def _load_decoder(self) -> Any:
+        self._hf = self._decoder.get()
+        return self._hf
 
     def _decode_error(self, exc: BaseException, ids: list[Any]) -> BaseException:
         if not is_library_failure(exc):
             return exc
         if isinstance(exc, (TypeError, OverflowError)):
-            return bad_id(ids, self.vocab_size)
+            return bad_id(ids)
         return DecodeError(f"Decoding {len(ids)} ids failed: {describe(exc)}")
 
     def decode_stream(
@@ -283,7 +301,7 @@ class Tokenizer:
     ) -> DecodeStream:
         """A stream that turns generated ids into text; ``prompt_ids`` give it context."""
         return DecodeStream(
-            self._decoder.get(),
+            self._hf or self._load_decoder(),
             self.vocab_size,
             prompt_ids=prompt_ids,
             skip_special_tokens=skip_special_tokens,
@@ -299,7 +317,7 @@ class Tokenizer:
     def id_to_token(self, token_id: int) -> str | None:
         """The token string of ``token_id``, or None when the id is not in the vocabulary."""
         if isinstance(token_id, bool) or not isinstance(token_id, int):
-            raise bad_id([token_id], self.vocab_size)
+            raise bad_id([token_id])
         if not 0 <= token_id < self.vocab_size:
             return None
         token: str | None = self._encoder.id_to_token(token_id)

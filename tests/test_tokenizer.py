@@ -161,20 +161,33 @@ def test_vocabulary_lookups(backend: str) -> None:
 @pytest.mark.parametrize(
     ("ids", "needle"),
     [
-        pytest.param([5, -1], "Token id -1 at position 1 is outside", id="negative"),
-        pytest.param([5, 10**6], "outside the vocabulary [0, 23)", id="past-vocab"),
+        pytest.param([5, -1], "Token id -1 at position 1 is negative", id="negative"),
         pytest.param([5, 1.5], "position 1 is 1.5 (float)", id="float"),
         pytest.param([5, "6"], "position 1 is '6' (str)", id="str"),
-        pytest.param([2**40], "outside", id="huge"),
+        pytest.param([5, None], "position 1 is None", id="none"),
+        pytest.param([2**40], "larger than any token id", id="beyond-u32"),
     ],
 )
 def test_invalid_ids_raise_the_same_error(backend: str, ids: list[object], needle: str) -> None:
-    """Bad ids raise InvalidTokenIdError (a ValueError) naming the id, on both backends."""
+    """Negative, non-int and >32-bit ids raise InvalidTokenIdError naming the id, on both."""
     tok = load("minimal-bpe", backend)
     with pytest.raises(InvalidTokenIdError) as info:
         tok.decode(ids)  # type: ignore[arg-type]
     assert needle in str(info.value)
     assert isinstance(info.value, ValueError)
+    with pytest.raises(InvalidTokenIdError, match="In sequence 1: ") as batch_info:
+        tok.decode_batch([[5], ids])  # type: ignore[list-item]
+    assert needle in str(batch_info.value)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ids_past_the_vocabulary_add_no_text(backend: str) -> None:
+    """An id at or past vocab_size (a padded embedding row) decodes to nothing, on both backends."""
+    tok = load("qwen2.5", backend)
+    ids = tok.encode("Hello world")
+    padded = [ids[0], tok.vocab_size, 151935, *ids[1:]]  # Qwen2.5's model has 151936 rows
+    assert tok.decode(padded) == "Hello world"
+    assert tok.id_to_token(tok.vocab_size) is None
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
