@@ -200,8 +200,11 @@ def _one_line(error: ValidationError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import structlog
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = structlog.get_config()
     _configure_logging(args.verbose)
     try:
         code: int = args.run(args)
@@ -211,4 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelCardError as exc:
         sys.stderr.write(f"modelcard: error: {exc}\n")
         return EXIT_FAILURE
+    finally:
+        # main() may be called in-process (tests, embedding); leave logging as it was.
+        structlog.configure(**previous)
     return code
