@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from modelcard import CompanionFileError, ModelCard, ModelCardError, TokenizerLoadError
+from modelcard import (
+    BackendUnavailableError,
+    CompanionFileError,
+    EncodeError,
+    ModelCard,
+    ModelCardError,
+    TokenizerLoadError,
+)
 
 from .helpers import FIXTURES
 
@@ -67,3 +74,73 @@ def test_errors_share_one_base() -> None:
     """Every modelcard error is a ModelCardError."""
     assert issubclass(TokenizerLoadError, ModelCardError)
     assert issubclass(CompanionFileError, ModelCardError)
+
+
+def _variant(tmp_path: Path, **changes: object) -> str:
+    data = json.loads(GOOD)
+    for key, value in changes.items():
+        if key.startswith("model_"):
+            data["model"][key.removeprefix("model_")] = value
+        else:
+            data[key] = value
+    (tmp_path / "tokenizer.json").write_text(json.dumps(data), encoding="utf-8")
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"model_merges": ["Hel"]}, id="merge-without-space"),
+        pytest.param({"model_vocab": {"a": 2**40}}, id="id-beyond-u32"),
+        pytest.param(
+            {
+                "pre_tokenizer": {
+                    "type": "Split",
+                    "pattern": {"Regex": "(("},
+                    "behavior": "Isolated",
+                    "invert": False,
+                }
+            },
+            id="bad-regex",
+        ),
+    ],
+)
+@pytest.mark.parametrize("backend", ["default", "fastokens"])
+def test_library_errors_are_translated(
+    tmp_path: Path, changes: dict[str, object], backend: str
+) -> None:
+    """Files HF rejects with a bare Exception give TokenizerLoadError with HF's reason."""
+    model = _variant(tmp_path, **changes)
+    with pytest.raises(TokenizerLoadError, match="not a valid tokenizer file") as info:
+        ModelCard(model=model, tokenizer=backend).load()
+    assert type(info.value.__cause__) is Exception  # what tokenizers raises, chained
+
+
+def test_rust_panic_at_encode_becomes_encode_error(tmp_path: Path) -> None:
+    """A Rust panic inside HF tokenizers (a BaseException) surfaces as EncodeError."""
+    template = {
+        "type": "TemplateProcessing",
+        "single": [
+            {"SpecialToken": {"id": "<s>", "type_id": 0}},
+            {"Sequence": {"id": "A", "type_id": 0}},
+        ],
+        "pair": [],
+        "special_tokens": {},  # "<s>" is missing: HF panics "no entry found for key"
+    }
+    tok = ModelCard(model=_variant(tmp_path, post_processor=template)).load()
+    assert tok.encode("Hello") == [18, 20]
+    with pytest.raises(EncodeError, match="Rust panic: no entry found for key") as info:
+        tok.encode("Hello", add_special_tokens=True)
+    assert type(info.value.__cause__).__name__ == "PanicException"
+
+
+def test_hf_failing_on_one_input(tmp_path: Path) -> None:
+    """An input HF cannot encode (unknown unk token) raises EncodeError with HF's reason."""
+    model = _variant(tmp_path, model_unk_token="<nope>")
+    with pytest.raises(BackendUnavailableError, match='unk token "<nope>" not in vocabulary'):
+        ModelCard(model=model, tokenizer="fastokens", tokenizer_fallback=False).load()
+    hf = ModelCard(model=model, tokenizer="fastokens").load()
+    assert hf.backend == "huggingface"
+    assert hf.encode("Hello") == [18, 20]
+    with pytest.raises(EncodeError, match="Unk token `<nope>` not found"):
+        hf.encode("Hëllo")
