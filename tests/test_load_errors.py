@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from modelcard import (
-    BackendUnavailableError,
     CompanionFileError,
     EncodeError,
     ModelCard,
@@ -134,13 +133,16 @@ def test_rust_panic_at_encode_becomes_encode_error(tmp_path: Path) -> None:
     assert type(info.value.__cause__).__name__ == "PanicException"
 
 
-def test_hf_failing_on_one_input(tmp_path: Path) -> None:
-    """An input HF cannot encode (unknown unk token) raises EncodeError with HF's reason."""
+def test_both_backends_failing_on_one_input(tmp_path: Path) -> None:
+    """When fastokens and then HF both fail on an input, EncodeError gives both reasons."""
     model = _variant(tmp_path, model_unk_token="<nope>")
-    with pytest.raises(BackendUnavailableError, match='unk token "<nope>" not in vocabulary'):
-        ModelCard(model=model, tokenizer="fastokens", tokenizer_fallback=False).load()
-    hf = ModelCard(model=model, tokenizer="fastokens").load()
-    assert hf.backend == "huggingface"
-    assert hf.encode("Hello") == [18, 20]
+    tok = ModelCard(model=model, tokenizer="fastokens").load()
+    assert tok.backend == "fastokens"
+    assert tok.encode("Hello") == [18, 20]
+    with pytest.raises(EncodeError) as info:
+        tok.encode("Hëllo")
+    assert 'unk token "<nope>" not in vocabulary' in str(info.value)
+    assert "Unk token `<nope>` not found" in str(info.value)
+    hf = ModelCard(model=model).load()
     with pytest.raises(EncodeError, match="Unk token `<nope>` not found"):
         hf.encode("Hëllo")
