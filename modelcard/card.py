@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .backends import ALIASES, AUTO, BACKENDS
+from .loader import load_card
 
 if TYPE_CHECKING:
     from .tokenizer import Tokenizer
@@ -205,6 +206,4 @@ class ModelCard(BaseSettings):
 
     def load(self) -> Tokenizer:
         """Resolve the files, load the backend, read the companions; see :mod:`.loader`."""
-        from .loader import load_card
-
         return load_card(self)

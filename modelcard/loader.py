@@ -8,6 +8,7 @@ for it and get the same, fully built instance.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import threading
@@ -204,12 +205,16 @@ def _build(card: ModelCard, source: ResolvedSource) -> Tokenizer:
     companions = {name: _read(path, name) for name, path in source.companions.items()}
     config = read_companions(companions, source.companions, encoder.token_to_id)
     fingerprint = fingerprint_files({"tokenizer.json": raw, **companions})
+    # The card a tokenizer carries (and pickles as) names exactly these files: a hub repo
+    # at its resolved commit, a local path made absolute for processes in other directories.
     pinned: dict[str, Any] = {"fingerprint": fingerprint}
     if source.kind == "hub":
         pinned["revision"] = source.commit
+    else:
+        pinned["model"] = str(Path(os.path.expanduser(card.model)).absolute())
     decoder = _Decoder(
         encoder.hf_tokenizer,
-        None if encoder.hf_tokenizer is not None else text,
+        None if encoder.hf_tokenizer is not None else raw.removeprefix(codecs.BOM_UTF8),
         source.tokenizer_json,
     )
     tokenizer = Tokenizer(

@@ -78,7 +78,9 @@ class DecodeStream:
     ) -> DecodeStream:
         from tokenizers.decoders import DecodeStream as RawStream
 
-        prompt = id_list(prompt_ids)
+        # Only the end of the prompt matters for what comes next; HF's stream re-decodes
+        # its whole context on every step, so a long prompt would slow every token.
+        prompt = id_list(prompt_ids[-_CONTEXT:])
         decode = _decoder(hf_tokenizer, skip_special_tokens)
         clean = _complete_prefix(decode, prompt)
         self = object.__new__(_SkippingStream if clean < len(prompt) else DecodeStream)
@@ -142,6 +144,10 @@ def _decoder(hf: Any, skip_special_tokens: bool) -> Any:
 
     return decode
 
+
+#: Prompt ids kept as context: enough for every decoder's look-behind (a Strip or
+#: Metaspace decoder looks at one token, a multibyte character spans at most 4).
+_CONTEXT = 16
 
 #: A character spans at most 4 bytes, so at most 4 byte tokens; a little slack for
 #: decoders that emit nothing for some tokens.

@@ -55,11 +55,12 @@ class FlatBatch(NamedTuple):
 class _Decoder:
     """The HF tokenizer that decodes, loaded once, on first use, by whichever thread asks."""
 
-    __slots__ = ("_hf", "_lock", "_path", "_text")
+    __slots__ = ("_data", "_hf", "_lock", "_path")
 
-    def __init__(self, hf: Any | None, text: str | None, path: Path) -> None:
+    def __init__(self, hf: Any | None, data: bytes | None, path: Path) -> None:
         self._hf = hf
-        self._text = text
+        # tokenizer.json as UTF-8 bytes until the decoder loads: half the memory of a str.
+        self._data = data
         self._path = path
         self._lock = threading.Lock()
 
@@ -73,9 +74,9 @@ class _Decoder:
             return hf
         with self._lock:
             if self._hf is None:
-                assert self._text is not None
+                assert self._data is not None
                 try:
-                    hf = load_hf_tokenizer(self._text)
+                    hf = load_hf_tokenizer(self._data)
                 except BaseException as exc:
                     if not is_library_failure(exc):
                         raise
@@ -85,7 +86,7 @@ class _Decoder:
                 # Limits were reported when the encoder loaded; the decoder only needs them off.
                 strip_limits(hf)
                 self._hf = hf
-                self._text = None
+                self._data = None
             return self._hf
 
     def load_in_background(self) -> None:
@@ -299,7 +300,10 @@ class Tokenizer:
     def decode_stream(
         self, prompt_ids: Sequence[int] = (), skip_special_tokens: bool = False
     ) -> DecodeStream:
-        """A stream that turns generated ids into text; ``prompt_ids`` give it context."""
+        """A stream that turns generated ids into text; ``prompt_ids`` give it context.
+
+        Only the last few prompt ids are kept, so a long prompt costs nothing per token.
+        """
         return DecodeStream(
             self._hf or self._load_decoder(),
             self.vocab_size,
@@ -394,7 +398,7 @@ class Tokenizer:
         """Everything ``modelcard inspect`` shows, as JSON-ready data."""
         files = {name: str(path) for name, path in self.source.files.items()}
         return {
-            "model": self.card.model,
+            "model": self.source.model,
             "source": self.source.kind,
             "repo_id": self.source.repo_id,
             "revision": self.source.revision,

@@ -121,3 +121,16 @@ def test_prompt_ending_inside_a_character(name: str) -> None:
         expected = tok.decode(ids)[len(tok.decode(prompt)) :]
         assert stream_text(tok, prompt, continuation) == expected, cut
     assert mid_character_cuts > 0
+
+
+@pytest.mark.parametrize("name", ["qwen2.5", "mixtral-8x22b", "bert-base-uncased", "gpt2"])
+def test_long_prompt_context(name: str) -> None:
+    """With a prompt of thousands of tokens, the stream still adds up to the full decode."""
+    tok = loaded(name, "default")
+    text = "\n".join(multilingual_texts()[:3]) + "\n" + chat_texts()[3]
+    ids = tok.encode(text)
+    assert len(ids) > 2000
+    for cut in (len(ids) // 2, len(ids) - 40, len(ids) - 7):
+        prompt, continuation = ids[:cut], ids[cut:]
+        expected = tok.decode(ids)[len(tok.decode(prompt)) :]
+        assert stream_text(tok, prompt, continuation) == expected, cut

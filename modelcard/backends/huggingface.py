@@ -14,15 +14,17 @@ if TYPE_CHECKING:
 __all__ = ["HuggingFaceEncoder", "load", "load_hf_tokenizer"]
 
 
-def load_hf_tokenizer(text: str) -> Any:
-    """Build a ``tokenizers.Tokenizer`` from tokenizer.json text.
+def load_hf_tokenizer(data: str | bytes) -> Any:
+    """Build a ``tokenizers.Tokenizer`` from tokenizer.json text (or its UTF-8 bytes).
 
     ``tokenizers`` raises a bare ``Exception`` for malformed files and a Rust panic
     surfaces as ``BaseException``; callers translate both.
     """
     from tokenizers import Tokenizer
 
-    return Tokenizer.from_str(text)
+    if isinstance(data, bytes):
+        return Tokenizer.from_buffer(data)
+    return Tokenizer.from_str(data)
 
 
 class HuggingFaceEncoder:
