@@ -1,0 +1,1 @@
+"""The modelcard benchmark suite; run it with ``python benchmarks/run.py``."""
