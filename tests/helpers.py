@@ -66,3 +66,11 @@ def adversarial_texts() -> list[tuple[str, str]]:
 def loaded(name: str, backend: str) -> Tokenizer:
     """A fixture tokenizer, strict (no fallback), shared across tests: tokenizers are immutable."""
     return ModelCard(model=fixture_dir(name), tokenizer=backend, tokenizer_fallback=False).load()
+
+
+def shared_dir() -> Path:
+    """The shared corpus (real tokenizers and texts): $MODELCARD_SHARED or ../shared."""
+    import os
+
+    configured = os.environ.get("MODELCARD_SHARED")
+    return Path(configured) if configured else ROOT.parent / "shared"
