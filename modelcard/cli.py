@@ -10,9 +10,11 @@ environment variable in charge. Failures print one line on stderr and exit non-z
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,7 +32,7 @@ EXIT_USAGE = 2
 
 #: Modules that add a subcommand of their own, each with
 #: ``register(commands, card_arguments)``; they import heavy dependencies lazily.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("modelcard.jobs.command", "modelcard.verify")
 
 
 def card_arguments(parser: argparse.ArgumentParser) -> None:
@@ -213,6 +215,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except ModelCardError as exc:
         sys.stderr.write(f"modelcard: error: {exc}\n")
+        return EXIT_FAILURE
+    except BrokenPipeError:
+        # The reader went away (`modelcard verify | head`): stop quietly, as cat does.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces a closed stream
         return EXIT_FAILURE
     finally:
         # main() may be called in-process (tests, embedding); leave logging as it was.

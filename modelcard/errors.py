@@ -21,7 +21,13 @@ Each class also inherits the builtin a caller would naturally catch::
     ├── DecodeError(ValueError)                    the decoder failed on valid ids
     │   └── InvalidTokenIdError                    an id is negative, too large, or not an int
     ├── ChatTemplateError(ValueError)              no template, or the template raised
-    └── FingerprintMismatchError                   the files changed since the fingerprint
+    ├── FingerprintMismatchError                   the files changed since the fingerprint
+    ├── (in modelcard.verify) TextsError(ValueError)   --texts missing or malformed
+    └── (in modelcard.jobs, for `modelcard tokenize`)
+        ├── JobError(ValueError)                   INPUT or OUTPUT is unusable
+        ├── RecordError(ValueError)                a bad record, with --on-error fail
+        ├── WorkerDiedError(RuntimeError)          a local worker process died
+        └── RayJobError(RuntimeError)              the Ray job failed
 
 Invalid settings (an unknown ``DYN_TOKENIZER``, say) are not in this tree: they fail when
 ``ModelCard`` is constructed, as pydantic's ``ValidationError`` (itself a ``ValueError``).

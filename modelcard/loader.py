@@ -66,19 +66,22 @@ def load_card(card: ModelCard) -> Tokenizer:
         tokenizer = _cache.get(key)
         if tokenizer is not None:
             _cache.move_to_end(key)
-        build_lock = _build_locks.setdefault(key, threading.Lock())
+        else:
+            build_lock = _build_locks.setdefault(key, threading.Lock())
     if tokenizer is None:
-        with build_lock:
-            with _cache_lock:
-                tokenizer = _cache.get(key)
-            if tokenizer is None:
-                tokenizer = _build(card, source)
+        try:
+            with build_lock:
                 with _cache_lock:
-                    _cache[key] = tokenizer
-                    while len(_cache) > _CACHE_SIZE:
-                        _cache.popitem(last=False)
-        with _cache_lock:
-            _build_locks.pop(key, None)
+                    tokenizer = _cache.get(key)
+                if tokenizer is None:
+                    tokenizer = _build(card, source)
+                    with _cache_lock:
+                        _cache[key] = tokenizer
+                        while len(_cache) > _CACHE_SIZE:
+                            _cache.popitem(last=False)
+        finally:
+            with _cache_lock:
+                _build_locks.pop(key, None)
     if card.fingerprint is not None and card.fingerprint != tokenizer.fingerprint:
         raise FingerprintMismatchError(
             f"The files of {source.describe()} have fingerprint {tokenizer.fingerprint}, but "

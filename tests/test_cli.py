@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -160,3 +161,20 @@ def test_python_dash_m(tmp_path: object) -> None:
     )
     assert result.returncode == 0
     assert result.stdout.split() == [str(i) for i in HELLO]
+
+
+def test_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    """A reader that goes away (`| head`) ends the command without a traceback."""
+    text = (ROOT / "fixtures" / "texts" / "code" / "calendar.py").read_text(encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "modelcard", "encode", "--model", fixture_dir("gpt2"), text],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # before the command writes anything
+    _, err = process.communicate(timeout=120)
+    assert b"Traceback" not in err
+    assert b"BrokenPipeError" not in err
+    assert process.returncode == 1

@@ -146,3 +146,14 @@ def test_both_backends_failing_on_one_input(tmp_path: Path) -> None:
     hf = ModelCard(model=model).load()
     with pytest.raises(EncodeError, match="Unk token `<nope>` not found"):
         hf.encode("Hëllo")
+
+
+def test_failed_load_leaves_no_build_lock(tmp_path: Path) -> None:
+    """A load that fails releases its per-card build lock, so the loader does not leak."""
+    from modelcard import loader
+
+    (tmp_path / "tokenizer.json").write_bytes(b"")
+    for _ in range(2):
+        with pytest.raises(TokenizerLoadError):
+            ModelCard(model=str(tmp_path)).load()
+    assert loader._build_locks == {}

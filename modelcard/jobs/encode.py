@@ -1,0 +1,165 @@
+"""The encode step every engine runs, and the output table it fills.
+
+Chat records are rendered with the card's chat template first: the whole conversation,
+``add_generation_prompt=False`` (the data already holds the assistant's turns), then
+encoded with ``add_special_tokens`` as the job says (the template writes the model's
+special tokens itself). A batch is encoded with ``encode_batch_flat``; when that fails,
+its records are encoded one at a time so the failure names the record and the others
+still get ids, the same ids ``encode`` gives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ModelCardError
+from .records import BadRecord, RecordError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+    from numpy.typing import NDArray
+
+    from ..tokenizer import Tokenizer
+    from .inputs import Parsed
+
+__all__ = ["Encoded", "encode_parsed", "output_schema", "output_table"]
+
+#: Offsets of Arrow's list<uint32> are int32.
+_MAX_LIST_VALUES = 2**31 - 1
+
+
+@dataclasses.dataclass(slots=True)
+class Encoded:
+    """Ids of the good records of one chunk or batch, and the bad ones."""
+
+    source: str
+    rows: NDArray[np.int64]
+    ids: NDArray[np.uint32]
+    offsets: NDArray[np.uint64]
+    bad: list[BadRecord]
+    blank: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return int(self.offsets[-1])
+
+
+def _render(tok: Tokenizer, parsed: Parsed, bad: list[BadRecord]) -> tuple[list[int], list[str]]:
+    rows: list[int] = []
+    texts: list[str] = []
+    for row, messages in zip(parsed.rows, parsed.values, strict=True):
+        try:
+            texts.append(tok.apply_chat_template(messages, add_generation_prompt=False))
+        except ModelCardError as exc:
+            bad.append(BadRecord(parsed.source, row, "chat_template", str(exc)))
+            continue
+        rows.append(row)
+    return rows, texts
+
+
+def _one_by_one(
+    tok: Tokenizer,
+    source: str,
+    rows: list[int],
+    texts: list[str],
+    add_special_tokens: bool,
+    bad: list[BadRecord],
+) -> tuple[list[int], list[list[int]]]:
+    kept_rows: list[int] = []
+    kept: list[list[int]] = []
+    for row, text in zip(rows, texts, strict=True):
+        try:
+            ids = tok.encode(text, add_special_tokens=add_special_tokens)
+        except (ModelCardError, ValueError, TypeError) as exc:
+            bad.append(BadRecord(source, row, "encode", f"cannot encode: {exc}"))
+            continue
+        kept_rows.append(row)
+        kept.append(ids)
+    return kept_rows, kept
+
+
+def encode_parsed(
+    tok: Tokenizer, parsed: Parsed, *, chat: bool, add_special_tokens: bool, on_error: str
+) -> Encoded:
+    """Encode the good records of ``parsed``; with ``on_error='fail'`` the first bad one raises."""
+    import numpy as np
+
+    bad = list(parsed.bad)
+    if on_error == "fail" and bad:
+        raise RecordError(bad[0])
+    if chat:
+        rows, texts = _render(tok, parsed, bad)
+    else:
+        rows, texts = parsed.rows, parsed.values
+    try:
+        ids, offsets = tok.encode_batch_flat(texts, add_special_tokens)
+    except (ModelCardError, ValueError, TypeError):
+        rows, lists = _one_by_one(tok, parsed.source, rows, texts, add_special_tokens, bad)
+        offsets = np.zeros(len(lists) + 1, dtype=np.uint64)
+        np.cumsum([len(ids) for ids in lists], out=offsets[1:])
+        ids = np.fromiter(
+            (i for ids in lists for i in ids), dtype=np.uint32, count=int(offsets[-1])
+        )
+    bad.sort(key=lambda record: record.row)
+    if on_error == "fail" and bad:
+        raise RecordError(bad[0])
+    return Encoded(parsed.source, np.asarray(rows, dtype=np.int64), ids, offsets, bad, parsed.blank)
+
+
+def output_schema() -> pa.Schema:
+    """source (file relative to INPUT), row (1-based line or row), ids, num_tokens."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("source", pa.string(), nullable=False),
+            pa.field("row", pa.int64(), nullable=False),
+            pa.field("ids", pa.list_(pa.uint32()), nullable=False),
+            pa.field("num_tokens", pa.int64(), nullable=False),
+        ]
+    )
+
+
+def _fixed(values: NDArray[Any], kind: pa.DataType) -> pa.Array:
+    import numpy as np
+    import pyarrow as pa
+
+    # from_buffers shares the numpy buffer; pa.array() would also import pandas (0.5 s).
+    data = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(kind, len(data), [None, pa.py_buffer(data)])
+
+
+def _repeated(text: str, count: int) -> pa.Array:
+    import numpy as np
+    import pyarrow as pa
+
+    raw = text.encode()
+    offsets = np.arange(count + 1, dtype=np.int32) * len(raw)
+    return pa.Array.from_buffers(
+        pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(raw * count)]
+    )
+
+
+def output_table(encoded: Encoded) -> pa.Table:
+    """The output rows of ``encoded``, sharing its id buffer (no per-token Python objects)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if encoded.tokens > _MAX_LIST_VALUES:
+        raise ModelCardError(
+            f"{encoded.source}: one batch holds {encoded.tokens} tokens, more than a Parquet "
+            "list column takes; lower --chunk-bytes or --batch-rows."
+        )
+    count = len(encoded.rows)
+    ids = pa.ListArray.from_arrays(
+        _fixed(encoded.offsets.astype(np.int32), pa.int32()), _fixed(encoded.ids, pa.uint32())
+    )
+    columns = [
+        _repeated(encoded.source, count),
+        _fixed(encoded.rows.astype(np.int64), pa.int64()),
+        ids,
+        _fixed(np.diff(encoded.offsets).astype(np.int64), pa.int64()),
+    ]
+    return pa.Table.from_arrays(columns, schema=output_schema())
