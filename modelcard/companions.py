@@ -114,7 +114,7 @@ def _token_content(value: Any) -> str | None:
     """A special token given as a string or as an AddedToken dict."""
     if isinstance(value, str):
         return value
-    if isinstance(value, Mapping) and isinstance(value.get("content"), str):
+    if isinstance(value, dict) and isinstance(value.get("content"), str):
         content: str = value["content"]
         return content
     return None
@@ -145,7 +145,7 @@ def _context_length(
     scopes: list[tuple[str, Mapping[str, Any]]] = [("config.json", config)]
     for nested in ("text_config", "llm_config", "language_config"):
         inner = config.get(nested)
-        if isinstance(inner, Mapping):
+        if isinstance(inner, dict):
             scopes.append((f"config.json {nested}", inner))
     for key in _CONTEXT_KEYS:
         for where, scope in scopes:
@@ -175,7 +175,7 @@ def _templates(
         source = "tokenizer_config.json"
     elif isinstance(raw, list):
         for entry in raw:
-            if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
                 template = entry.get("template")
                 if isinstance(template, str):
                     templates[entry["name"]] = template
@@ -223,7 +223,7 @@ def read_companions(
 
     added: dict[int, str] = {}
     decoder = tokenizer_config.get("added_tokens_decoder")
-    if isinstance(decoder, Mapping):
+    if isinstance(decoder, dict):
         for key, value in decoder.items():
             content = _token_content(value)
             if content is not None and str(key).isdigit():
@@ -240,7 +240,7 @@ def read_companions(
     for value in (generation.get("eos_token_id"), config.get("eos_token_id")):
         eos.extend(_ids(value))
     text_config = config.get("text_config")
-    if isinstance(text_config, Mapping):
+    if isinstance(text_config, dict):
         eos.extend(_ids(text_config.get("eos_token_id")))
     tokenizer_eos = lookup(special.get("eos_token"))
     if tokenizer_eos is not None:

@@ -12,7 +12,6 @@ import codecs
 import hashlib
 import os
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Hashable
 from pathlib import Path
@@ -192,7 +191,6 @@ def _select(card: ModelCard, text: str, source: ResolvedSource) -> tuple[Encoder
 
 
 def _build(card: ModelCard, source: ResolvedSource) -> Tokenizer:
-    started = time.perf_counter()
     raw = _read(source.tokenizer_json, "tokenizer.json")
     text = _tokenizer_text(raw, source)
     encoder, fallback_reason = _select(card, text, source)
@@ -228,12 +226,5 @@ def _build(card: ModelCard, source: ResolvedSource) -> Tokenizer:
         config=config,
         fingerprint=fingerprint,
         fallback_reason=fallback_reason,
-    )
-    log.debug(
-        "tokenizer_loaded",
-        model=card.model,
-        backend=encoder.name,
-        path=str(source.tokenizer_json),
-        seconds=round(time.perf_counter() - started, 4),
     )
     return tokenizer
