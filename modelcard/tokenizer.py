@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import structlog
 
+from ._flat import flatten_rows
 from ._panic import describe, is_library_failure
 from .backends.base import Encoder, strip_limits
 from .backends.huggingface import load_hf_tokenizer
@@ -165,12 +166,7 @@ class Tokenizer:
         try:
             ids, offsets = self._encoder.encode_batch_flat(batch, add_special_tokens)
         except BaseException as exc:
-            import numpy as np
-
-            rows = self._retry_batch(exc, batch, add_special_tokens)
-            offsets = np.zeros(len(rows) + 1, dtype=np.uint64)
-            np.cumsum([len(r) for r in rows], out=offsets[1:])
-            ids = np.fromiter((i for r in rows for i in r), dtype=np.uint32)
+            ids, offsets = flatten_rows(self._retry_batch(exc, batch, add_special_tokens))
         return FlatBatch(ids, offsets)
 
     def _retry_encode(self, exc: BaseException, text: str, add_special_tokens: bool) -> list[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._flat import flatten
 from .base import BackendOptions, HasIds, strip_limits
 
 if TYPE_CHECKING:
@@ -44,19 +45,11 @@ class HuggingFaceEncoder:
     def encode_batch_flat(
         self, texts: list[str], add_special_tokens: bool
     ) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]:
-        import numpy as np
-
         encodings = self.hf_tokenizer.encode_batch_fast(
             texts, add_special_tokens=add_special_tokens
         )
-        offsets = np.zeros(len(encodings) + 1, dtype=np.uint64)
-        if not encodings:
-            return np.zeros(0, dtype=np.uint32), offsets
-        np.cumsum([len(e) for e in encodings], out=offsets[1:])
-        ids = np.fromiter(
-            (i for e in encodings for i in e.ids), dtype=np.uint32, count=int(offsets[-1])
-        )
-        return ids, offsets
+        # Each encoding's ids become a list only while they are copied into the array.
+        return flatten([len(e) for e in encodings], (i for e in encodings for i in e.ids))
 
     def strip_limits(self) -> dict[str, Any]:
         return strip_limits(self.hf_tokenizer)

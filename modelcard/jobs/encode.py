@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from .._flat import flatten_rows
 from ..errors import ModelCardError
 from .records import BadRecord, RecordError
 
@@ -97,11 +98,7 @@ def encode_parsed(
         ids, offsets = tok.encode_batch_flat(texts, add_special_tokens)
     except (ModelCardError, ValueError, TypeError):
         rows, lists = _one_by_one(tok, parsed.source, rows, texts, add_special_tokens, bad)
-        offsets = np.zeros(len(lists) + 1, dtype=np.uint64)
-        np.cumsum([len(ids) for ids in lists], out=offsets[1:])
-        ids = np.fromiter(
-            (i for ids in lists for i in ids), dtype=np.uint32, count=int(offsets[-1])
-        )
+        ids, offsets = flatten_rows(lists)
     bad.sort(key=lambda record: record.row)
     if on_error == "fail" and bad:
         raise RecordError(bad[0])
