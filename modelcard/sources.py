@@ -24,7 +24,6 @@ from typing import Literal
 from .errors import InvalidModelError, ModelNotFoundError, TokenizerLoadError
 
 __all__ = [
-    "CARD_FILES",
     "COMPANION_FILES",
     "ResolvedSource",
     "classify",
@@ -41,7 +40,6 @@ COMPANION_FILES = (
     "generation_config.json",
     "config.json",
 )
-CARD_FILES = (TOKENIZER_FILE, *COMPANION_FILES)
 
 _REPO_PART = re.compile(r"[A-Za-z0-9_.-]+")
 _MAX_REPO_ID = 96
