@@ -24,6 +24,7 @@ from .errors import (
     InvalidTokenIdError as InvalidTokenIdError,
     ModelCardError as ModelCardError,
     ModelNotFoundError as ModelNotFoundError,
+    TextsError as TextsError,
     TokenizerLoadError as TokenizerLoadError,
 )
 from .stream import DecodeStream as DecodeStream
@@ -51,6 +52,7 @@ __all__ = [
     "ModelCard",
     "ModelCardError",
     "ModelNotFoundError",
+    "TextsError",
     "Tokenizer",
     "TokenizerLoadError",
     "__version__",

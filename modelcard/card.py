@@ -7,20 +7,19 @@ value is validated when the card is constructed, so a typo fails before anything
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from .backends import ALIASES, AUTO, BACKENDS
+from . import backends
 from .loader import load_card
 
 if TYPE_CHECKING:
     from .tokenizer import Tokenizer
 
-__all__ = ["ENV_PREFIX", "ModelCard", "allowed_backends"]
+__all__ = ["ENV_PREFIX", "ModelCard"]
 
 ENV_PREFIX = "DYN_"
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
@@ -39,22 +38,6 @@ _UNITS = {
     "gib": 2**30,
 }
 _SIZE = re.compile(r"\s*(\d+)\s*([a-z]*)\s*")
-
-
-def allowed_backends() -> list[str]:
-    """Every accepted DYN_TOKENIZER value, canonical names first."""
-    return [*BACKENDS, AUTO, *ALIASES]
-
-
-def _describe_allowed() -> str:
-    aliases: dict[str, list[str]] = {}
-    for alias, target in ALIASES.items():
-        aliases.setdefault(target, []).append(alias)
-    parts = [
-        f"{name} (aliases: {', '.join(aliases[name])})" if name in aliases else name
-        for name in BACKENDS
-    ]
-    return ", ".join([*parts, AUTO])
 
 
 def _env(field: str) -> str:
@@ -80,11 +63,19 @@ class ModelCard(BaseSettings):
         ),
     )
     tokenizer: str = Field(
-        default="default",
+        default="huggingface",
         description=(
-            "Backend: 'default' (HF tokenizers; aliases 'huggingface', 'hf'), 'fastokens' "
-            "(fastokens encodes, HF decodes; falls back to HF with a warning when fastokens "
-            "cannot serve the file) or 'auto' (fastokens where it can, HF otherwise)."
+            "Backend that encodes: 'huggingface' (HF tokenizers, the reference; aliases "
+            "'default', 'hf'), 'fastokens' (fast BPE; falls back to HF with a warning when "
+            "it cannot serve the file), 'transformers' (AutoTokenizer on the card's files), "
+            "'auto' (the fastest that can serve the file), or a plugin's name."
+        ),
+    )
+    decoder: str = Field(
+        default="auto",
+        description=(
+            "Backend that decodes and streams: 'auto' (the one that encodes) or a backend "
+            "name, e.g. 'huggingface' for fastokens encoding with HF decoding."
         ),
     )
     tokenizer_fallback: bool = Field(
@@ -109,8 +100,9 @@ class ModelCard(BaseSettings):
     decoder_load: Literal["lazy", "background", "eager"] = Field(
         default="lazy",
         description=(
-            "When fastokens encodes, when to load the HF decoder: 'lazy' on first decode, "
-            "'background' in a thread right after load(), 'eager' before load() returns."
+            "When DYN_DECODER names another backend than the encoder, when to load it: "
+            "'lazy' on first decode, 'background' in a thread right after load(), 'eager' "
+            "before load() returns."
         ),
     )
     hub_timeout: float = Field(
@@ -142,23 +134,12 @@ class ModelCard(BaseSettings):
     @field_validator("tokenizer", mode="before")
     @classmethod
     def _normalise_backend(cls, value: Any) -> str:
-        allowed = _describe_allowed()
-        if not isinstance(value, str):
-            raise ValueError(f"tokenizer / {_env('tokenizer')} must be a string, one of: {allowed}")
-        name = value.strip().lower()
-        name = ALIASES.get(name, name)
-        if name in BACKENDS or name == AUTO:
-            return name
-        if not name:
-            raise ValueError(
-                f"tokenizer / {_env('tokenizer')} is empty. Unset it for the default, or "
-                f"choose one of: {allowed}"
-            )
-        guess = difflib.get_close_matches(name, allowed_backends(), n=1, cutoff=0.6)
-        hint = f" Did you mean {guess[0]!r}?" if guess else ""
-        raise ValueError(
-            f"tokenizer / {_env('tokenizer')}: unknown backend {value!r}.{hint} Allowed: {allowed}"
-        )
+        return _backend_name("tokenizer", value, capability="encode")
+
+    @field_validator("decoder", mode="before")
+    @classmethod
+    def _normalise_decoder(cls, value: Any) -> str:
+        return _backend_name("decoder", value, capability="decode")
 
     @field_validator("tokenizer_fallback", mode="before")
     @classmethod
@@ -207,3 +188,26 @@ class ModelCard(BaseSettings):
     def load(self) -> Tokenizer:
         """Resolve the files, load the backend, read the companions; see :mod:`.loader`."""
         return load_card(self)
+
+
+def _backend_name(field: str, value: Any, *, capability: backends.base.Capability) -> str:
+    """A canonical backend name (or auto) for a setting, or a message listing every name."""
+    allowed = backends.describe_choices()
+    if not isinstance(value, str):
+        raise ValueError(f"{field} / {_env(field)} must be a string, one of: {allowed}")
+    if not value.strip():
+        raise ValueError(
+            f"{field} / {_env(field)} is empty. Unset it for the default, or choose one of: "
+            f"{allowed}"
+        )
+    try:
+        name = backends.canonical(value)
+    except backends.UnknownBackendError as exc:
+        raise ValueError(f"{field} / {_env(field)}: {exc} Allowed: {allowed}") from None
+    if name != backends.AUTO and not backends.get(name).can(capability):
+        able = [s.name for s in backends.BACKENDS.values() if s.can(capability)]
+        raise ValueError(
+            f"{field} / {_env(field)}: {name} cannot {capability}. Choose one of: "
+            f"{', '.join([*able, backends.AUTO])}"
+        )
+    return name

@@ -32,7 +32,7 @@ EXIT_USAGE = 2
 
 #: Modules that add a subcommand of their own, each with
 #: ``register(commands, card_arguments)``; they import heavy dependencies lazily.
-COMMAND_MODULES: tuple[str, ...] = ("modelcard.jobs.command", "modelcard.verify")
+COMMAND_MODULES: tuple[str, ...] = ("modelcard.jobs.command", "modelcard.verify.command")
 
 
 def card_arguments(parser: argparse.ArgumentParser) -> None:

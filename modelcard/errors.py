@@ -10,7 +10,8 @@ Each class also inherits the builtin a caller would naturally catch::
     ├── InvalidModelError(ValueError)              DYN_MODEL is neither a valid path nor a repo id
     ├── TokenizerLoadError(ValueError)             tokenizer.json is empty, malformed or unreadable
     ├── CompanionFileError(ValueError)             a companion file (config.json, ...) is malformed
-    ├── BackendUnavailableError                    fastokens refused the file and fallback is off
+    ├── BackendUnavailableError                    a backend or decoder cannot serve the file
+    │                                              (with fallback off, or DYN_DECODER); .reason
     ├── HubError                                   talking to the Hugging Face hub failed
     │   ├── HubNotFoundError(ModelNotFoundError)
     │   ├── HubAccessError(PermissionError)        gated or private repo, bad or missing HF_TOKEN
@@ -22,7 +23,7 @@ Each class also inherits the builtin a caller would naturally catch::
     │   └── InvalidTokenIdError                    an id is negative, too large, or not an int
     ├── ChatTemplateError(ValueError)              no template, or the template raised
     ├── FingerprintMismatchError                   the files changed since the fingerprint
-    ├── (in modelcard.verify) TextsError(ValueError)   --texts missing or malformed
+    ├── TextsError(ValueError)                     verify's --texts missing or malformed
     └── (in modelcard.jobs, for `modelcard tokenize`)
         ├── JobError(ValueError)                   INPUT or OUTPUT is unusable
         ├── RecordError(ValueError)                a bad record, with --on-error fail
@@ -34,6 +35,8 @@ Invalid settings (an unknown ``DYN_TOKENIZER``, say) are not in this tree: they 
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "BackendUnavailableError",
@@ -52,6 +55,7 @@ __all__ = [
     "InvalidTokenIdError",
     "ModelCardError",
     "ModelNotFoundError",
+    "TextsError",
     "TokenizerLoadError",
 ]
 
@@ -77,7 +81,17 @@ class CompanionFileError(ModelCardError, ValueError):
 
 
 class BackendUnavailableError(ModelCardError):
-    """The requested backend cannot serve this tokenizer and fallback is disabled."""
+    """The requested backend (or decoder) cannot serve this tokenizer.
+
+    ``reason`` is the backend's own reason, in plain words; the message adds the fix.
+    """
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), str(self), {"reason": self.reason}))
 
 
 class HubError(ModelCardError):
@@ -122,3 +136,15 @@ class ChatTemplateError(ModelCardError, ValueError):
 
 class FingerprintMismatchError(ModelCardError):
     """The card's files no longer match the fingerprint it was created with."""
+
+
+class TextsError(ModelCardError, ValueError):
+    """A texts file or corpus for ``verify`` is missing, not UTF-8, or not in a known shape."""
+
+
+def _rebuild(cls: type[BaseException], message: str, attributes: dict[str, Any]) -> BaseException:
+    """Unpickle an error whose constructor takes keyword arguments."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(attributes)
+    return error

@@ -1,4 +1,4 @@
-"""``ModelCard.load()``: resolve files, pick the backend, fall back loudly, cache the result.
+"""``ModelCard.load()``: resolve files, open the backend, read the companions, cache the result.
 
 Loaded tokenizers are kept in a small process-wide cache keyed on the settings and on
 each resolved file's identity (path, inode, mtime, size), so loading the same card again
@@ -19,18 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from ._panic import describe, is_library_failure
-from .backends import AUTO, BACKENDS, BackendOptions, BackendRefusedError, Encoder
-from .backends.huggingface import HuggingFaceEncoder, load_hf_tokenizer
-from .companions import read_companions
-from .errors import (
-    BackendUnavailableError,
-    FingerprintMismatchError,
-    ModelNotFoundError,
-    TokenizerLoadError,
+from .backends import (
+    TOKENIZER_JSON,
+    BackendOptions,
+    BackendRequest,
+    TokenizerFile,
+    open_backend,
 )
+from .companions import read_companions
+from .errors import FingerprintMismatchError, ModelNotFoundError, TokenizerLoadError
 from .sources import ResolvedSource, resolve, show
-from .tokenizer import Tokenizer, _Decoder
+from .tokenizer import Tokenizer
 
 if TYPE_CHECKING:
     from .card import ModelCard
@@ -88,10 +87,6 @@ def load_card(card: ModelCard) -> Tokenizer:
             "Restore the original files, or drop the fingerprint (DYN_FINGERPRINT) to accept "
             "the new ones."
         )
-    if card.decoder_load == "eager":
-        tokenizer._load_decoder()
-    elif card.decoder_load == "background":
-        tokenizer._decoder.load_in_background()
     return tokenizer
 
 
@@ -132,7 +127,7 @@ def _read(path: Path, what: str) -> bytes:
         ) from exc
 
 
-def _tokenizer_text(raw: bytes, source: ResolvedSource) -> str:
+def _tokenizer_data(raw: bytes, source: ResolvedSource) -> bytes:
     where = f"tokenizer.json of {source.describe()}"
     fix = (
         " The cached copy is damaged: delete it (`hf cache delete`) and load again."
@@ -141,60 +136,35 @@ def _tokenizer_text(raw: bytes, source: ResolvedSource) -> str:
     )
     if not raw.strip():
         raise TokenizerLoadError(f"The {where} is empty.{fix}")
+    data = raw.removeprefix(codecs.BOM_UTF8)
     try:
-        return raw.decode("utf-8-sig")
+        data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise TokenizerLoadError(f"The {where} is not UTF-8 text ({exc.reason}).{fix}") from exc
+    return data
 
 
-def _hf_encoder(text: str, source: ResolvedSource) -> HuggingFaceEncoder:
-    try:
-        return HuggingFaceEncoder(load_hf_tokenizer(text))
-    except BaseException as exc:
-        if not is_library_failure(exc):
-            raise
-        raise TokenizerLoadError(
-            f"The tokenizer.json of {source.describe()} is not a valid tokenizer file: "
-            f"{describe(exc)}. Check that it is a complete 'tokenizer.json' written by "
-            "HF tokenizers or transformers (save_pretrained)."
-        ) from exc
-
-
-def _select(card: ModelCard, text: str, source: ResolvedSource) -> tuple[Encoder, str | None]:
-    """Load the requested backend, or fall back to HF; return it and the fallback reason."""
-    requested = card.tokenizer
-    options = BackendOptions(segment_cache_bytes=card.tokenizer_cache_bytes)
-    if requested == "default":
-        return _hf_encoder(text, source), None
-    loader = BACKENDS["fastokens" if requested == AUTO else requested]
-    try:
-        return loader(text, options), None
-    except BackendRefusedError as exc:
-        reason = str(exc)
-    # The file may be broken rather than unsupported: HF's verdict tells them apart.
-    hf = _hf_encoder(text, source)
-    if requested != AUTO and not card.tokenizer_fallback:
-        raise BackendUnavailableError(
-            f"{requested} cannot serve the tokenizer.json of {source.describe()}: {reason}. "
-            "Set DYN_TOKENIZER_FALLBACK=true to fall back to HF tokenizers, or "
-            "DYN_TOKENIZER=default to use them directly."
-        )
-    emit = log.info if requested == AUTO else log.warning
-    emit(
-        "tokenizer_fallback",
-        requested=requested,
-        selected=hf.name,
-        reason=reason,
-        path=str(source.tokenizer_json),
+def _request(card: ModelCard) -> BackendRequest:
+    return BackendRequest(
+        tokenizer=card.tokenizer,
+        decoder=card.decoder,
+        fallback=card.tokenizer_fallback,
+        decoder_load=card.decoder_load,
+        options=BackendOptions(tokenizer_cache_bytes=card.tokenizer_cache_bytes),
     )
-    return hf, reason
 
 
 def _build(card: ModelCard, source: ResolvedSource) -> Tokenizer:
     raw = _read(source.tokenizer_json, "tokenizer.json")
-    text = _tokenizer_text(raw, source)
-    encoder, fallback_reason = _select(card, text, source)
-    removed = encoder.strip_limits()
+    file = TokenizerFile(
+        form=TOKENIZER_JSON,
+        path=source.tokenizer_json,
+        data=_tokenizer_data(raw, source),
+        files=source.files,
+        where=source.describe(),
+    )
+    backend, fallback_reason = open_backend(file, _request(card))
+    removed = backend.strip_limits()
     if removed:
         log.warning(
             "tokenizer_limits_disabled",
@@ -204,7 +174,7 @@ def _build(card: ModelCard, source: ResolvedSource) -> Tokenizer:
             **removed,
         )
     companions = {name: _read(path, name) for name, path in source.companions.items()}
-    config = read_companions(companions, source.companions, encoder.token_to_id)
+    config = read_companions(companions, source.companions, backend.token_to_id)
     fingerprint = fingerprint_files({"tokenizer.json": raw, **companions})
     # The card a tokenizer carries (and pickles as) names exactly these files: a hub repo
     # at its resolved commit, a local path made absolute for processes in other directories.
@@ -213,18 +183,11 @@ def _build(card: ModelCard, source: ResolvedSource) -> Tokenizer:
         pinned["revision"] = source.commit
     else:
         pinned["model"] = str(Path(os.path.expanduser(card.model)).absolute())
-    decoder = _Decoder(
-        encoder.hf_tokenizer,
-        None if encoder.hf_tokenizer is not None else raw.removeprefix(codecs.BOM_UTF8),
-        source.tokenizer_json,
-    )
-    tokenizer = Tokenizer(
-        encoder=encoder,
-        decoder=decoder,
+    return Tokenizer(
+        backend=backend,
         card=card.model_copy(update=pinned),
         source=source,
         config=config,
         fingerprint=fingerprint,
         fallback_reason=fallback_reason,
     )
-    return tokenizer

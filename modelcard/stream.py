@@ -1,50 +1,24 @@
-"""Incremental decoding for streamed generation."""
+"""Incremental decoding for streamed generation, on any backend.
+
+A backend with a native stream (HF ``tokenizers``, fastokens) gives its step function;
+one without gets :class:`_DecodedSteps`, which finds new text by decoding a short window.
+Either way :class:`DecodeStream` adds the guarantees below.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from ._panic import describe, is_library_failure
-from .errors import DecodeError, InvalidTokenIdError
+from ._ids import MAX_ID, check_ids, id_list, one_id
+from ._translate import decode_failure, describe, is_library_failure
+from .errors import DecodeError, ModelCardError
 
-__all__ = ["DecodeStream", "bad_id", "id_list"]
+if TYPE_CHECKING:
+    from .backends import Backend, StreamStep
 
-_MAX_ID = 2**32 - 1
-
-
-def id_list(ids: Sequence[int]) -> list[int]:
-    """``ids`` as a list, which is what the libraries take (numpy arrays included)."""
-    if type(ids) is list:
-        return ids
-    if hasattr(ids, "tolist"):  # numpy arrays and scalars
-        converted = ids.tolist()
-        return converted if isinstance(converted, list) else [converted]
-    return list(ids)
-
-
-def bad_id(ids: Sequence[Any], where: str = "") -> InvalidTokenIdError:
-    """The error for the first id in ``ids`` that is not a non-negative 32-bit int.
-
-    Only called after the library rejected the ids, so valid input pays nothing for it.
-    ``where`` prefixes the message (e.g. which sequence of a batch).
-    """
-    for position, value in enumerate(ids):
-        if isinstance(value, bool) or not isinstance(value, int):
-            return InvalidTokenIdError(
-                f"{where}Token id at position {position} is {value!r} ({type(value).__name__}); "
-                "token ids must be ints."
-            )
-        if value < 0:
-            return InvalidTokenIdError(
-                f"{where}Token id {value} at position {position} is negative; token ids are >= 0."
-            )
-        if value > _MAX_ID:
-            return InvalidTokenIdError(
-                f"{where}Token id {value} at position {position} is larger than any token id "
-                f"(at most {_MAX_ID})."
-            )
-    return InvalidTokenIdError(f"{where}Token ids must be non-negative ints.")
+__all__ = ["DecodeStream"]
 
 
 class DecodeStream:
@@ -57,59 +31,55 @@ class DecodeStream:
     the middle of a character (where HF's own ``DecodeStream`` repeats the whole prompt).
 
     Ids are treated as in :meth:`Tokenizer.decode`: an id at or past the vocabulary size
-    (a padded embedding row) adds no text, and a negative or non-int id raises
+    (a padded embedding row) adds no text, and a negative, non-int or bool id raises
     :class:`InvalidTokenIdError`, after which the stream carries on as if it had not been
     given.
     """
 
-    __slots__ = ("_hf", "_skip", "_step", "_vocab_size")
+    __slots__ = ("_skip", "_step")
 
-    _hf: Any
     _skip: int
-    _step: Any
-    _vocab_size: int
+    _step: StreamStep
 
     def __new__(
         cls,
-        hf_tokenizer: Any,
-        vocab_size: int,
+        backend: Backend,
         prompt_ids: Sequence[int] = (),
         skip_special_tokens: bool = False,
     ) -> DecodeStream:
-        from tokenizers.decoders import DecodeStream as RawStream
-
-        # Only the end of the prompt matters for what comes next; HF's stream re-decodes
-        # its whole context on every step, so a long prompt would slow every token.
+        # Only the end of the prompt matters for what comes next; a native stream
+        # re-decodes its whole context on every step, so a long prompt would slow every token.
         prompt = id_list(prompt_ids[-_CONTEXT:])
-        decode = _decoder(hf_tokenizer, skip_special_tokens)
+        check_ids(prompt, library_checks=False)
+        decode = _decoder(backend, skip_special_tokens)
         clean = _complete_prefix(decode, prompt)
         self = object.__new__(_SkippingStream if clean < len(prompt) else DecodeStream)
-        self._hf = hf_tokenizer
-        self._vocab_size = vocab_size
         self._skip = 0
         try:
-            raw = RawStream(ids=prompt[:clean] or None, skip_special_tokens=skip_special_tokens)
-        except TypeError as exc:
-            raise bad_id(prompt) from exc
-        self._step = raw.step
+            native = backend.decode_stream(prompt[:clean] or None, skip_special_tokens)
+        except ModelCardError:
+            raise
+        except BaseException as exc:
+            if not is_library_failure(exc):
+                raise
+            raise DecodeError(f"Starting a decode stream failed: {describe(exc)}") from exc
+        self._step = native if native is not None else _DecodedSteps(decode, prompt[:clean])
         if clean < len(prompt):
             # The prompt ends inside a character: start from its last complete character,
             # replay the rest, and hide as much text as decode(prompt) already showed.
-            replayed = "".join(
-                c for c in (self._step(hf_tokenizer, i) for i in prompt[clean:]) if c
-            )
+            replayed = "".join(c for c in (self._step(i) for i in prompt[clean:]) if c)
             shown = len(decode(prompt)) - len(decode(prompt[:clean]))
             self._skip = max(shown - len(replayed), 0)
         return self
 
     def step(self, token_id: int) -> str | None:
+        if type(token_id) is not int or not 0 <= token_id <= MAX_ID:
+            token_id = one_id(token_id)  # numpy integers pass; bools and the rest raise
         try:
-            chunk: str | None = self._step(self._hf, token_id)
+            chunk: str | None = self._step(token_id)
         except BaseException as exc:
-            if not is_library_failure(exc):
+            if isinstance(exc, ModelCardError) or not is_library_failure(exc):
                 raise
-            if isinstance(exc, (TypeError, OverflowError)):
-                raise bad_id([token_id]) from exc
             raise DecodeError(
                 f"Streaming decode failed at id {token_id!r}: {describe(exc)}"
             ) from exc
@@ -134,15 +104,55 @@ class _SkippingStream(DecodeStream):
         return chunk
 
 
-def _decoder(hf: Any, skip_special_tokens: bool) -> Any:
-    def decode(ids: list[int]) -> str:
-        try:
-            text: str = hf.decode(ids, skip_special_tokens=skip_special_tokens)
-        except (TypeError, OverflowError) as exc:
-            raise bad_id(ids) from exc
-        return text
+class _DecodedSteps:
+    """A stream made of decodes, for backends without a native one.
 
-    return decode
+    It keeps the ids since the last emitted text plus a little context before them,
+    decodes that window after each id, and emits what grew once it does not end in an
+    incomplete character.
+    """
+
+    __slots__ = ("_context", "_decode", "_ids", "_shown")
+
+    def __init__(self, decode: Callable[[list[int]], str], prompt: list[int]) -> None:
+        self._decode = decode
+        self._ids = list(prompt)
+        self._context = len(self._ids)
+        self._shown = decode(self._ids) if self._ids else ""
+
+    def __call__(self, token_id: int) -> str | None:
+        self._ids.append(token_id)
+        text = self._decode(self._ids)
+        if len(text) <= len(self._shown) or text.endswith("\ufffd"):
+            return None
+        common = len(self._shown) if text.startswith(self._shown) else _common(text, self._shown)
+        new = text[common:]
+        # What was just decoded becomes the context of the next step.
+        self._ids = self._ids[self._context :]
+        self._context = len(self._ids)
+        self._shown = self._decode(self._ids)
+        return new
+
+
+def _common(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _decoder(backend: Backend, skip_special_tokens: bool) -> Callable[[list[int]], str]:
+    decode = functools.partial(backend.decode, skip_special_tokens=skip_special_tokens)
+
+    def checked(ids: list[int]) -> str:
+        try:
+            return decode(ids)
+        except BaseException as exc:
+            raise decode_failure(exc, ids) from exc
+
+    return checked
 
 
 #: Prompt ids kept as context: enough for every decoder's look-behind (a Strip or
@@ -154,7 +164,7 @@ _CONTEXT = 16
 _MAX_TAIL = 8
 
 
-def _complete_prefix(decode: Any, prompt: list[int]) -> int:
+def _complete_prefix(decode: Callable[[list[int]], str], prompt: list[int]) -> int:
     """The longest prefix of ``prompt`` whose text does not end in an incomplete character."""
     if not prompt or not decode(prompt).endswith("\ufffd"):
         return len(prompt)

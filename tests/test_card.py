@@ -14,13 +14,14 @@ from modelcard import ModelCard
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        pytest.param("default", "default", id="default"),
-        pytest.param("huggingface", "default", id="alias-huggingface"),
-        pytest.param("hf", "default", id="alias-hf"),
+        pytest.param("huggingface", "huggingface", id="huggingface"),
+        pytest.param("default", "huggingface", id="alias-default"),
+        pytest.param("hf", "huggingface", id="alias-hf"),
         pytest.param("fastokens", "fastokens", id="fastokens"),
+        pytest.param("transformers", "transformers", id="transformers"),
         pytest.param("auto", "auto", id="auto"),
         pytest.param("FASTOKENS ", "fastokens", id="upper-case-and-space"),
-        pytest.param("  Hf\t", "default", id="mixed-case-alias"),
+        pytest.param("  Hf\t", "huggingface", id="mixed-case-alias"),
     ],
 )
 def test_allowed_backends_from_kwargs(value: str, expected: str) -> None:
@@ -31,9 +32,9 @@ def test_allowed_backends_from_kwargs(value: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        pytest.param("default", "default", id="default"),
-        pytest.param("HuggingFace", "default", id="alias-huggingface"),
-        pytest.param("hf", "default", id="alias-hf"),
+        pytest.param("default", "huggingface", id="alias-default"),
+        pytest.param("HuggingFace", "huggingface", id="huggingface"),
+        pytest.param("hf", "huggingface", id="alias-hf"),
         pytest.param("FASTOKENS ", "fastokens", id="fastokens-upper-space"),
         pytest.param("auto", "auto", id="auto"),
     ],
@@ -48,7 +49,7 @@ def test_allowed_backends_from_env(env: Callable[..., None], value: str, expecte
     ("value", "needle"),
     [
         pytest.param("fasttokens", "Did you mean 'fastokens'?", id="dynamo-old-spelling"),
-        pytest.param("tiktoken", "Allowed: default", id="unknown"),
+        pytest.param("tiktoken", "Allowed: huggingface", id="unknown"),
         pytest.param("", "is empty", id="empty"),
         pytest.param("   ", "is empty", id="blank"),
     ],
@@ -67,7 +68,7 @@ def test_rejected_backends(env: Callable[..., None], value: str, needle: str, vi
     assert "DYN_TOKENIZER" in message
     assert "tokenizer" in message
     if value.strip():
-        assert "default (aliases: huggingface, hf), fastokens, auto" in message
+        assert "huggingface (aliases: default, hf), fastokens, transformers, auto" in message
 
 
 def test_kwargs_beat_env_beat_defaults(env: Callable[..., None]) -> None:
@@ -75,7 +76,7 @@ def test_kwargs_beat_env_beat_defaults(env: Callable[..., None]) -> None:
     env(DYN_MODEL="env/model", DYN_TOKENIZER="fastokens")
     card = ModelCard(tokenizer="hf")
     assert card.model == "env/model"
-    assert card.tokenizer == "default"
+    assert card.tokenizer == "huggingface"
     assert card.tokenizer_fallback is True
     assert card.revision is None
 

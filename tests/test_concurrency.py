@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from modelcard import ModelCard, Tokenizer, loader, tokenizer as tokenizer_module
+from modelcard import ModelCard, Tokenizer, loader
+from modelcard.backends.huggingface import HuggingFaceBackend
 
 from .helpers import chat_messages, chat_texts, fixture_dir, loaded, multilingual_texts
 
@@ -203,11 +204,15 @@ def test_background_decoder_races_decode_calls(monkeypatch: pytest.MonkeyPatch) 
     """Decodes issued while the background decoder loads wait for it; it is loaded once."""
     text = "Hello world, and 日本語 👍🏽"
     rounds = 3
-    decoder_loads = _counting(monkeypatch, tokenizer_module, "load_hf_tokenizer", 0.2)
+    decoder_loads = _counting(monkeypatch, HuggingFaceBackend, "__init__", 0.2)
     for _ in range(rounds):
         loader.clear_cache()
         tok = ModelCard(
-            model=fixture_dir("gpt2"), tokenizer="fastokens", decoder_load="background"
+            model=fixture_dir("gpt2"),
+            tokenizer="fastokens",
+            decoder="huggingface",
+            decoder_load="background",
         ).load()
+        assert (tok.backend, tok.decoder) == ("fastokens", "huggingface")
         assert _decode_together(tok, tok.encode(text)) == [text] * THREADS
     assert len(decoder_loads) == rounds

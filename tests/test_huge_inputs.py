@@ -58,22 +58,23 @@ tok = ModelCard(model=model, tokenizer=backend, tokenizer_fallback=False).load()
 chunks = None
 if "chunks" in method:
     chunks = [text[i : i + 100_000] for i in range(0, len(text), 100_000)]
-encoder = tok._encoder
+served = tok._backend
+backend_library = (served.primary if backend == 'fastokens' else served).tokenizer
 
 def run():
     if method == "encode":
         return len(tok.encode(text))
     if method == "encode_raw":
-        return len(encoder.encode(text, add_special_tokens=False).ids)
+        return len(backend_library.encode(text, add_special_tokens=False).ids)
     if method in ("flat", "flat_chunks"):
         batch = tok.encode_batch_flat(chunks or [text])
         assert int(batch.offsets[-1]) == len(batch.ids)
         return len(batch.ids)
     if method == "flat_raw" and backend == "fastokens":
-        ids, _ = encoder.fast_tokenizer.encode_batch_flat([text], add_special_tokens=False)
+        ids, _ = backend_library.encode_batch_flat([text], add_special_tokens=False)
         return len(ids) // 4
     if method == "flat_chunks_raw":  # the least HF can do to hand back ids
-        encodings = encoder.hf_tokenizer.encode_batch_fast(chunks, add_special_tokens=False)
+        encodings = backend_library.encode_batch_fast(chunks, add_special_tokens=False)
         return sum(len(e.ids) for e in encodings)
     raise ValueError(method)
 

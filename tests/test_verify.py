@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from modelcard import ModelCard, Tokenizer, verify as verify_module
+from modelcard import ModelCard, Tokenizer
 from modelcard.cli import main
 from modelcard.verify import (
     VARIANTS,
@@ -27,6 +27,8 @@ from modelcard.verify import (
     TextsError,
     TokenizerResult,
     builtin_samples,
+    check as verify_module,
+    find_tokenizers,
     read_texts,
     verify,
     verify_model,
@@ -63,15 +65,20 @@ class Corrupted:
         rows = self.real.encode_batch(texts, add_special_tokens)
         return [self._spoil(t, r) for t, r in zip(texts, rows, strict=True)]
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)  # decode, streams and the vocabulary stay right
+
 
 @pytest.fixture
 def corrupt(monkeypatch: pytest.MonkeyPatch) -> None:
     """verify's candidate gets token 3 wrong in every text that contains 'lazy'."""
     real_load_pair = verify_module._load_pair
 
-    def load_pair(result: TokenizerResult, card: ModelCard) -> Any:
-        pair = real_load_pair(result, card)
-        return None if pair is None else (pair[0], Corrupted(pair[1], "lazy", 3))
+    def load_pair(result: TokenizerResult, card: ModelCard, *names: str) -> Any:
+        pair = real_load_pair(result, card, *names)
+        if pair is not None:
+            pair.candidate = Corrupted(pair.candidate, "lazy", 3)  # type: ignore[assignment]
+        return pair
 
     monkeypatch.setattr(verify_module, "_load_pair", load_pair)
 
@@ -160,7 +167,7 @@ def test_unk_token_string_divergence_is_reported() -> None:
 def test_two_different_tokenizers_do_not_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     """Checked against another tokenizer's ids, verify reports mismatches rather than passing."""
 
-    def cards(card: ModelCard) -> tuple[ModelCard, ModelCard]:
+    def cards(card: ModelCard, *names: str) -> tuple[ModelCard, ModelCard]:
         other = ModelCard(model=fixture_dir("qwen2.5"), tokenizer="fastokens")
         return ModelCard(model=card.model), other
 
@@ -198,7 +205,7 @@ def test_unloadable_file_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "tokenizer.json").write_text('{"version": "1.0"}', encoding="utf-8")
     report = verify([str(tmp_path)])
     assert report.results[0].status == "error"
-    assert "HF tokenizers cannot load it" in (report.results[0].reason or "")
+    assert "huggingface cannot load it" in (report.results[0].reason or "")
     assert not report.ok
 
 
@@ -399,7 +406,7 @@ def test_shared_corpus_sample_has_no_mismatch() -> None:
     assert {"chat.jsonl", "code", "long", "multilingual", "adversarial.jsonl"} <= {
         s.source.split("/")[1].split(":")[0] for s in samples
     }
-    folders = verify_module.find_tokenizers(shared / "tokenizers")
+    folders = find_tokenizers(shared / "tokenizers")
     report = verify([str(f) for f in folders], samples, names=[f.name for f in folders])
     problems = [m.describe() for r in report.results for m in r.examples]
     problems += [f"{r.name}: {r.reason}" for r in report.results if r.status == "error"]

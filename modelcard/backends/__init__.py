@@ -1,29 +1,116 @@
-"""Encoding backends, by the name ``DYN_TOKENIZER`` selects them with.
+"""Backends: the libraries that encode, decode and stream, and how a card picks one.
 
-Adding a backend means one new module with a ``load(text, options)`` function, plus one
-entry in ``BACKENDS``.
+Everything a backend is lives here, and nothing outside this package names one:
+
+    base.py          BackendSpec (name, aliases, source forms, capabilities, options),
+                     the Backend Protocol, TokenizerFile, BackendOptions
+    registry.py      BACKENDS, the one dict of specs by name; plugins from the
+                     ``modelcard.backends`` entry-point group; the reference per form
+    huggingface.py   HF tokenizers, the reference for tokenizer.json
+    fastokens.py     fastokens: encodes, decodes and streams natively
+    transformers.py  transformers' AutoTokenizer, a reference for "what would
+                     transformers do" (``pip install "modelcard[transformers]"``)
+    fallback.py      load-time and per-call fallback to the reference, their counters
+                     and their log events
+    hybrid.py        decoding with another backend than the encoder (``DYN_DECODER``)
+    lazy.py          a backend loaded on first use
+
+Adding a backend means a module with a ``BackendSpec`` and one entry in ``BACKENDS``,
+or, from outside modelcard, an entry point in the ``modelcard.backends`` group that
+names a ``BackendSpec``::
+
+    [project.entry-points."modelcard.backends"]
+    mybackend = "mypackage.backend:SPEC"
 """
 
 from __future__ import annotations
 
-from . import fastokens, huggingface
-from .base import BackendOptions, BackendRefusedError, Encoder, Loader
+from dataclasses import dataclass, field
+
+from . import fallback, hybrid, registry
+from .base import (
+    TOKENIZER_JSON,
+    Backend,
+    BackendBase,
+    BackendOptions,
+    BackendRefusedError,
+    BackendSpec,
+    Encoding,
+    HasIds,
+    StreamStep,
+    TokenizerFile,
+)
+from .lazy import LazyBackend
+from .registry import (
+    AUTO,
+    BACKENDS,
+    ENTRY_POINT_GROUP,
+    REFERENCES,
+    UnknownBackendError,
+    canonical,
+    choices,
+    describe_choices,
+    fastest,
+    reload_plugins,
+)
 
 __all__ = [
-    "ALIASES",
     "AUTO",
     "BACKENDS",
+    "ENTRY_POINT_GROUP",
+    "REFERENCES",
+    "TOKENIZER_JSON",
+    "Backend",
+    "BackendBase",
     "BackendOptions",
     "BackendRefusedError",
-    "Encoder",
-    "Loader",
+    "BackendRequest",
+    "BackendSpec",
+    "Encoding",
+    "HasIds",
+    "StreamStep",
+    "TokenizerFile",
+    "UnknownBackendError",
+    "canonical",
+    "choices",
+    "describe_choices",
+    "fastest",
+    "get",
+    "open_backend",
+    "reload_plugins",
 ]
 
-BACKENDS: dict[str, Loader] = {
-    "default": huggingface.load,
-    "fastokens": fastokens.load,
-}
-#: Other spellings accepted for a backend name.
-ALIASES = {"huggingface": "default", "hf": "default"}
-#: fastokens where it can serve the file, HF otherwise (fallback logged at info).
-AUTO = "auto"
+get = registry.get
+
+
+@dataclass(frozen=True)
+class BackendRequest:
+    """What a card asks of its backends (canonical names, or ``auto``)."""
+
+    tokenizer: str
+    decoder: str = AUTO
+    fallback: bool = True
+    decoder_load: str = "lazy"
+    options: BackendOptions = field(default_factory=BackendOptions)
+
+
+def open_backend(file: TokenizerFile, request: BackendRequest) -> tuple[Backend, str | None]:
+    """The backend that serves ``file`` for ``request``, and the fallback reason if any."""
+    lazies: dict[str, LazyBackend] = {}
+
+    def lazy(spec: BackendSpec) -> LazyBackend:
+        if spec.name not in lazies:
+            lazies[spec.name] = LazyBackend(spec, file, request.options)
+        return lazies[spec.name]
+
+    backend, reason = fallback.serve(
+        file,
+        request.tokenizer,
+        strict=not request.fallback,
+        options=request.options,
+        lazy=lazy,
+    )
+    backend = hybrid.pair(
+        backend, request.decoder, file, decoder_load=request.decoder_load, lazy=lazy
+    )
+    return backend, reason

@@ -1,68 +1,249 @@
-"""What a backend is: the Protocol every encoder implements, and its load options."""
+"""What a backend is: its spec (name, aliases, source forms, capabilities, options), the
+Protocol a loaded backend implements, and the file it loads from.
+
+A backend is a library that can encode, and usually decode and stream, the tokenizer of
+one source form (``tokenizer.json`` today). Its :class:`BackendSpec` is everything the
+rest of modelcard knows about it; nothing outside ``modelcard.backends`` names a backend.
+
+The hot path belongs to the library. ``encode``, ``encode_batch``, ``decode`` and
+``decode_batch`` on a loaded backend are attributes, usually the library's own bound
+methods, so the wrapped tokenizer calls them with no Python frame of ours in between.
+They may raise whatever the library raises; the tokenizer facade hands encode failures
+to :meth:`Backend.encode_failed` (where the fallback composite applies its policy) and
+translates decode failures itself.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_checkable
+
+from .._translate import describe, is_library_failure
+from ..errors import EncodeError, ModelCardError
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-__all__ = ["BackendOptions", "BackendRefusedError", "Encoder", "HasIds", "strip_limits"]
+__all__ = [
+    "TOKENIZER_JSON",
+    "Backend",
+    "BackendBase",
+    "BackendOptions",
+    "BackendRefusedError",
+    "BackendSpec",
+    "Capability",
+    "Encoding",
+    "HasIds",
+    "Loader",
+    "StreamStep",
+    "TokenizerFile",
+    "strip_limits",
+]
+
+#: The source form of HF-format tokenizers.
+TOKENIZER_JSON = "tokenizer.json"
+
+Capability = Literal["encode", "decode", "stream"]
+#: One step of a native decode stream: the next id in, new text (or None) out.
+StreamStep = Callable[[int], "str | None"]
 
 
 class HasIds(Protocol):
-    """An encoding result of either library: only ``ids`` is used."""
+    """An encoding result: only ``ids`` is used."""
 
     @property
     def ids(self) -> list[int]: ...
 
 
-@dataclass(frozen=True)
-class BackendOptions:
-    """Backend-specific knobs, taken from the ModelCard settings."""
+class Encoding(NamedTuple):
+    """A plain encoding result, for backends whose library returns bare id lists."""
 
-    segment_cache_bytes: int = 0
+    ids: list[int]
 
 
 class BackendRefusedError(Exception):
-    """A backend cannot serve this tokenizer.json (unsupported feature, missing package)."""
+    """A backend cannot serve this file (unsupported feature, missing package).
 
-
-class Encoder(Protocol):
-    """An encoding backend.
-
-    ``encode`` and ``encode_batch`` are the library's own bound methods, so the wrapped
-    tokenizer adds no Python frame of ours on the hot path. Both accept
-    ``add_special_tokens`` as a keyword and return objects with ``.ids``.
+    The message is the reason, in plain words; the fallback composite logs it.
     """
 
+
+@dataclass(frozen=True)
+class TokenizerFile:
+    """The tokenizer file of a card, read once, as every backend receives it."""
+
+    #: The source form, e.g. ``"tokenizer.json"``.
+    form: str
+    #: Where the file is on local disk.
+    path: Path
+    #: Its contents (a UTF-8 BOM removed).
+    data: bytes
+    #: Every file of the card by its name in the repo, companions included.
+    files: Mapping[str, Path] = field(default_factory=dict)
+    #: The card's source, for messages ("local path '...'", "hub repo ... at ...").
+    where: str = ""
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+    def text(self) -> str:
+        return self.data.decode("utf-8")
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Card settings that backends may use; each spec lists the ones it reads."""
+
+    #: fastokens' segment cache budget (``DYN_TOKENIZER_CACHE_BYTES``).
+    tokenizer_cache_bytes: int = 0
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A loaded backend: one tokenizer file, ready to encode and decode."""
+
+    #: The library that encodes, as ``Tokenizer.backend`` reports it.
     name: str
-    encode: Callable[..., HasIds]
-    encode_batch: Callable[..., Sequence[HasIds]]
+    #: The library that decodes and streams.
+    decoder: str
     vocab_size: int
-    #: The HF ``tokenizers.Tokenizer`` behind this encoder, when it has one. A backend
-    #: without one gets an HF decoder loaded beside it, because HF decoding is the reference.
-    hf_tokenizer: Any | None
+    #: True when ``decode`` itself rejects negative, non-int and over-32-bit ids with
+    #: ``TypeError`` or ``OverflowError``; otherwise the facade checks them first.
+    checks_ids: bool
+
+    # The four calls below are usually a library's bound methods, set as attributes.
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> HasIds:
+        """An encoding with ``.ids``; may raise whatever the library raises."""
+        ...
+
+    def encode_batch(
+        self, texts: Sequence[str], add_special_tokens: bool = False
+    ) -> Sequence[HasIds]:
+        """Encodings of ``texts``, in order."""
+        ...
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
+        """Text of ``ids``; ids past the vocabulary add no text."""
+        ...
+
+    def decode_batch(self, rows: list[list[int]], skip_special_tokens: bool = False) -> list[str]:
+        """Text of each row."""
+        ...
 
     def encode_batch_flat(
         self, texts: list[str], add_special_tokens: bool
-    ) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]: ...
+    ) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]:
+        """All ids of ``texts`` in one uint32 array, and the uint64 row offsets."""
+        ...
+
+    def decode_stream(self, ids: list[int] | None, skip_special_tokens: bool) -> StreamStep | None:
+        """A native stream's step function, primed with ``ids``; None if there is none."""
+        ...
+
+    def encode_failed(self, exc: BaseException, text: str, add_special_tokens: bool) -> list[int]:
+        """``encode`` raised ``exc``: return ids some other way, or raise EncodeError."""
+        ...
+
+    def encode_batch_failed(
+        self, exc: BaseException, texts: Sequence[str], add_special_tokens: bool
+    ) -> list[list[int]]:
+        """``encode_batch`` (or the flat batch) raised ``exc``: return ids, or raise."""
+        ...
 
     def token_to_id(self, token: str) -> int | None: ...
 
     def id_to_token(self, token_id: int) -> str | None: ...
 
-    def strip_limits(self) -> dict[str, Any]: ...
+    def strip_limits(self) -> dict[str, Any]:
+        """Turn off truncation and padding the file declares; return what was on."""
+        ...
+
+    def stats(self) -> dict[str, Any]:
+        """Counters worth showing (fallbacks, caches); JSON-ready."""
+        ...
+
+
+class BackendBase:
+    """Shared behaviour for backends: failures raise EncodeError, batches retry per input.
+
+    Subclasses set the Protocol's attributes (usually to a library's bound methods).
+    """
+
+    name: str
+    decoder: str
+    vocab_size: int
+    checks_ids: bool = False
+    encode: Callable[..., HasIds]
+    encode_batch: Callable[..., Sequence[HasIds]]
+
+    def encode_batch_flat(
+        self, texts: list[str], add_special_tokens: bool
+    ) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]:
+        from .._flat import flatten
+
+        encodings = self.encode_batch(texts, add_special_tokens=add_special_tokens)
+        return flatten([len(e.ids) for e in encodings], (i for e in encodings for i in e.ids))
+
+    def decode_stream(self, ids: list[int] | None, skip_special_tokens: bool) -> StreamStep | None:
+        return None
+
+    def encode_failed(self, exc: BaseException, text: str, add_special_tokens: bool) -> list[int]:
+        check_text(exc, text)
+        raise EncodeError(
+            f"{self.name} failed to encode a {len(text)}-character input: {describe(exc)}. "
+            "This input cannot be encoded by this tokenizer."
+        ) from exc
+
+    def encode_batch_failed(
+        self, exc: BaseException, texts: Sequence[str], add_special_tokens: bool
+    ) -> list[list[int]]:
+        check_texts(exc, texts)
+        # Find the inputs that fail, so the rest keep their ids.
+        out: list[list[int]] = []
+        for text in texts:
+            try:
+                out.append(self.encode(text, add_special_tokens=add_special_tokens).ids)
+            except BaseException as one:
+                out.append(self.encode_failed(one, text, add_special_tokens))
+        return out
+
+    def strip_limits(self) -> dict[str, Any]:
+        return {}
+
+    def stats(self) -> dict[str, Any]:
+        return {}
+
+
+def check_text(exc: BaseException, text: object) -> None:
+    """Re-raise what is not a library failure; a non-str input is the caller's TypeError."""
+    if not is_library_failure(exc):
+        raise exc
+    if not isinstance(text, str):
+        raise TypeError(f"encode() takes a str, not {type(text).__name__}") from None
+
+
+def check_texts(exc: BaseException, texts: object) -> None:
+    """:func:`check_text` for a batch."""
+    if not is_library_failure(exc):
+        raise exc
+    if (
+        isinstance(texts, str)
+        or not isinstance(texts, Sequence)
+        or not all(isinstance(t, str) for t in texts)
+    ):
+        raise TypeError("encode_batch() takes a sequence of str") from None
 
 
 def strip_limits(tokenizer: Any) -> dict[str, Any]:
     """Turn off truncation and padding declared in tokenizer.json; return what was on.
 
-    Serving must never clip a prompt silently, and both libraries expose the same
-    ``truncation``/``padding``/``no_truncation``/``no_padding`` surface.
+    Serving must never clip a prompt silently. HF tokenizers and fastokens expose the
+    same ``truncation``/``padding``/``no_truncation``/``no_padding`` surface.
     """
     removed: dict[str, Any] = {}
     if tokenizer.truncation:
@@ -74,4 +255,56 @@ def strip_limits(tokenizer: Any) -> dict[str, Any]:
     return removed
 
 
-Loader = Callable[[str, BackendOptions], Encoder]
+Loader = Callable[[TokenizerFile, BackendOptions], Backend]
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """Everything modelcard knows about a backend before loading it."""
+
+    #: The canonical name, as settings and ``Tokenizer.backend`` spell it.
+    name: str
+    #: ``load(file, options)`` -> a :class:`Backend`; raises BackendRefusedError with a
+    #: plain-words reason when it cannot serve the file.
+    load: Loader
+    #: Other spellings accepted in settings (matched case-insensitively).
+    aliases: tuple[str, ...] = ()
+    #: The source forms it can load.
+    sources: frozenset[str] = frozenset({TOKENIZER_JSON})
+    capabilities: frozenset[Capability] = frozenset({"encode", "decode", "stream"})
+    #: The :class:`BackendOptions` fields it reads.
+    options: tuple[str, ...] = ()
+    #: Its place in ``tokenizer=auto``'s order (lower first); None: auto never picks it.
+    auto_rank: int | None = None
+    #: The backend it must agree with and falls back to; None: the form's reference.
+    reference: str | None = None
+    #: True when its ``decode`` rejects negative, non-int and over-32-bit ids itself (with
+    #: TypeError or OverflowError), so the facade need not check them first.
+    checks_ids: bool = False
+    #: One line for help texts.
+    summary: str = ""
+    #: The distribution that provides it, for "pip install ..." hints.
+    requires: str | None = None
+
+    def can(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    def open(self, file: TokenizerFile, options: BackendOptions) -> Backend:
+        """Load this backend for ``file``; any failure becomes BackendRefusedError.
+
+        A plugin's loader may raise anything a library raises; it is a refusal with the
+        failure as its reason, never an untranslated error.
+        """
+        if file.form not in self.sources:
+            raise BackendRefusedError(
+                f"{self.name} cannot load {file.form} files (it loads: "
+                f"{', '.join(sorted(self.sources))})"
+            )
+        try:
+            return self.load(file, options)
+        except BackendRefusedError:
+            raise
+        except BaseException as exc:
+            if isinstance(exc, ModelCardError) or not is_library_failure(exc):
+                raise
+            raise BackendRefusedError(describe(exc)) from exc

@@ -1,62 +1,132 @@
-"""The fast backend: ``fastokens`` encodes; decoding stays with HF ``tokenizers``."""
+"""fastokens: a fast BPE encoder that also decodes and streams natively."""
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .base import BackendOptions, BackendRefusedError, HasIds, strip_limits
+from .._translate import translated
+from .base import (
+    TOKENIZER_JSON,
+    BackendBase,
+    BackendOptions,
+    BackendRefusedError,
+    BackendSpec,
+    HasIds,
+    StreamStep,
+    TokenizerFile,
+    strip_limits,
+)
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-__all__ = ["FastokensEncoder", "load"]
+__all__ = ["SPEC", "FastokensBackend", "load"]
 
 
-class FastokensEncoder:
-    """Encodes with ``fastokens.Tokenizer``."""
+class FastokensBackend(BackendBase):
+    """Encodes, decodes and streams with ``fastokens.Tokenizer``."""
 
     name = "fastokens"
-    hf_tokenizer: Any | None = None
+    decoder = "fastokens"
+    # fastokens decodes a negative or non-int id as no text instead of failing.
+    checks_ids = False
 
     def __init__(self, tokenizer: Any) -> None:
-        self.fast_tokenizer = tokenizer
+        self.tokenizer = tokenizer
         self.encode: Callable[..., HasIds] = tokenizer.encode
         self.encode_batch: Callable[..., Sequence[HasIds]] = tokenizer.encode_batch
+        self.decode: Callable[..., str] = tokenizer.decode
+        self.decode_batch: Callable[..., list[str]] = tokenizer.decode_batch
         self.vocab_size: int = tokenizer.vocab_size
         self.token_to_id: Callable[[str], int | None] = tokenizer.token_to_id
         self.id_to_token: Callable[[int], str | None] = tokenizer.id_to_token
+        self._native_stream = True
+
+    def join_tokens(self) -> None:
+        """Decode as HF does for a tokenizer.json with no decoder: tokens joined by spaces.
+
+        fastokens concatenates them instead; this is the one file shape where its decode
+        differs from HF's. Streams then go through decodes (no native stream).
+        """
+        tokenizer = self.tokenizer
+        specials = frozenset(
+            t["content"] for t in tokenizer.added_tokens() if t.get("special", False)
+        )
+        to_token = tokenizer.id_to_token
+
+        def decode(ids: list[int], skip_special_tokens: bool = False) -> str:
+            tokens = [t for t in map(to_token, ids) if t is not None]
+            if skip_special_tokens:
+                tokens = [t for t in tokens if t not in specials]
+            return " ".join(tokens)
+
+        def decode_batch(rows: list[list[int]], skip_special_tokens: bool = False) -> list[str]:
+            return [decode(row, skip_special_tokens) for row in rows]
+
+        self.decode = decode
+        self.decode_batch = decode_batch
+        self._native_stream = False
+
+    def decode_stream(self, ids: list[int] | None, skip_special_tokens: bool) -> StreamStep | None:
+        if not self._native_stream:
+            return None
+        from fastokens._native import DecodeStream
+
+        raw = DecodeStream(ids=ids, skip_special_tokens=skip_special_tokens)
+        step: StreamStep = functools.partial(raw.step, self.tokenizer)
+        return step
 
     def encode_batch_flat(
         self, texts: list[str], add_special_tokens: bool
     ) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]:
         import numpy as np
 
-        ids, offsets = self.fast_tokenizer.encode_batch_flat(
+        ids, offsets = self.tokenizer.encode_batch_flat(
             texts, add_special_tokens=add_special_tokens
         )
         return np.frombuffer(ids, dtype=np.uint32), np.frombuffer(offsets, dtype=np.uint64)
 
     def strip_limits(self) -> dict[str, Any]:
-        return strip_limits(self.fast_tokenizer)
+        return strip_limits(self.tokenizer)
 
-    def segment_cache_stats(self) -> dict[str, int] | None:
-        stats: dict[str, int] | None = self.fast_tokenizer.segment_cache_stats()
-        return stats
+    def stats(self) -> dict[str, Any]:
+        return {"segment_cache": self.tokenizer.segment_cache_stats()}
 
 
-def load(text: str, options: BackendOptions) -> FastokensEncoder:
+def load(file: TokenizerFile, options: BackendOptions) -> FastokensBackend:
     try:
         import fastokens
     except ImportError as exc:
         raise BackendRefusedError(f"the fastokens package is not importable: {exc}") from exc
-    try:
-        tokenizer = fastokens.Tokenizer.from_json_str(text)
-    except BaseException as exc:
-        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
-            raise
-        raise BackendRefusedError(str(exc) or type(exc).__name__) from exc
-    if options.segment_cache_bytes:
-        tokenizer.enable_segment_cache(options.segment_cache_bytes)
-    return FastokensEncoder(tokenizer)
+    with translated(BackendRefusedError):
+        tokenizer = fastokens.Tokenizer.from_json_str(file.text())
+    if options.tokenizer_cache_bytes:
+        tokenizer.enable_segment_cache(options.tokenizer_cache_bytes)
+    backend = FastokensBackend(tokenizer)
+    if _has_no_decoder(file.text()):
+        backend.join_tokens()
+    return backend
+
+
+_NO_DECODER = re.compile(r'"decoder"\s*:\s*null')
+
+
+def _has_no_decoder(text: str) -> bool:
+    # tokenizer.json writes "decoder" before "model", whose vocabulary is most of the file.
+    model = text.find('"model"')
+    return _NO_DECODER.search(text, 0, model if model > 0 else len(text)) is not None
+
+
+SPEC = BackendSpec(
+    name="fastokens",
+    load=load,
+    sources=frozenset({TOKENIZER_JSON}),
+    options=("tokenizer_cache_bytes",),
+    auto_rank=0,
+    summary="fastokens: a fast BPE encoder that decodes natively",
+    requires="fastokens",
+)

@@ -1,43 +1,46 @@
-"""The reference backend: Hugging Face ``tokenizers``."""
+"""Hugging Face ``tokenizers``: the reference for ``tokenizer.json`` files."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._flat import flatten
-from .base import BackendOptions, HasIds, strip_limits
+from .._translate import translated
+from .base import (
+    TOKENIZER_JSON,
+    BackendBase,
+    BackendOptions,
+    BackendRefusedError,
+    BackendSpec,
+    HasIds,
+    StreamStep,
+    TokenizerFile,
+    strip_limits,
+)
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-__all__ = ["HuggingFaceEncoder", "load", "load_hf_tokenizer"]
+__all__ = ["SPEC", "HuggingFaceBackend", "load"]
 
 
-def load_hf_tokenizer(data: str | bytes) -> Any:
-    """Build a ``tokenizers.Tokenizer`` from tokenizer.json text (or its UTF-8 bytes).
-
-    ``tokenizers`` raises a bare ``Exception`` for malformed files and a Rust panic
-    surfaces as ``BaseException``; callers translate both.
-    """
-    from tokenizers import Tokenizer
-
-    if isinstance(data, bytes):
-        return Tokenizer.from_buffer(data)
-    return Tokenizer.from_str(data)
-
-
-class HuggingFaceEncoder:
-    """Encodes with ``tokenizers.Tokenizer``; it is its own decoder."""
+class HuggingFaceBackend(BackendBase):
+    """Encodes, decodes and streams with ``tokenizers.Tokenizer``."""
 
     name = "huggingface"
+    decoder = "huggingface"
+    # tokenizers rejects negative, non-int and over-32-bit ids with TypeError/OverflowError.
+    checks_ids = True
 
     def __init__(self, tokenizer: Any) -> None:
-        self.hf_tokenizer = tokenizer
+        self.tokenizer = tokenizer
         self.encode: Callable[..., HasIds] = tokenizer.encode
         # encode_batch_fast skips offset tracking, which ids do not need.
         self.encode_batch: Callable[..., Sequence[HasIds]] = tokenizer.encode_batch_fast
+        self.decode: Callable[..., str] = tokenizer.decode
+        self.decode_batch: Callable[..., list[str]] = tokenizer.decode_batch
         self.vocab_size: int = tokenizer.get_vocab_size(with_added_tokens=True)
         self.token_to_id: Callable[[str], int | None] = tokenizer.token_to_id
         self.id_to_token: Callable[[int], str | None] = tokenizer.id_to_token
@@ -45,16 +48,41 @@ class HuggingFaceEncoder:
     def encode_batch_flat(
         self, texts: list[str], add_special_tokens: bool
     ) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]:
-        encodings = self.hf_tokenizer.encode_batch_fast(
-            texts, add_special_tokens=add_special_tokens
-        )
+        from .._flat import flatten
+
+        encodings = self.tokenizer.encode_batch_fast(texts, add_special_tokens=add_special_tokens)
         # Each encoding's ids become a list only while they are copied into the array.
         return flatten([len(e) for e in encodings], (i for e in encodings for i in e.ids))
 
+    def decode_stream(self, ids: list[int] | None, skip_special_tokens: bool) -> StreamStep:
+        from tokenizers.decoders import DecodeStream
+
+        raw = DecodeStream(ids=ids, skip_special_tokens=skip_special_tokens)
+        step: StreamStep = functools.partial(raw.step, self.tokenizer)
+        return step
+
     def strip_limits(self) -> dict[str, Any]:
-        return strip_limits(self.hf_tokenizer)
+        return strip_limits(self.tokenizer)
 
 
-def load(text: str, options: BackendOptions) -> HuggingFaceEncoder:
+def load(file: TokenizerFile, options: BackendOptions) -> HuggingFaceBackend:
     del options  # nothing to tune
-    return HuggingFaceEncoder(load_hf_tokenizer(text))
+    try:
+        from tokenizers import Tokenizer
+    except ImportError as exc:
+        raise BackendRefusedError(
+            f'the tokenizers package is not importable ({exc}); pip install "tokenizers"'
+        ) from exc
+    with translated(BackendRefusedError):
+        return HuggingFaceBackend(Tokenizer.from_str(file.text()))
+
+
+SPEC = BackendSpec(
+    name="huggingface",
+    load=load,
+    aliases=("default", "hf"),
+    sources=frozenset({TOKENIZER_JSON}),
+    checks_ids=True,
+    summary="HF tokenizers: the reference for tokenizer.json",
+    requires="tokenizers",
+)

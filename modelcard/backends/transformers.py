@@ -1,0 +1,115 @@
+"""transformers' ``AutoTokenizer``, as a reference: what a transformers or vLLM user gets.
+
+transformers 5 may rebuild a tokenizer from its class (``LlamaTokenizer``,
+``GPT2Tokenizer``, ...) instead of taking tokenizer.json as published, so its ids can
+differ from HF ``tokenizers`` on the same file. This backend answers "will my prompt ids
+change if I move from transformers?": it loads the card's own files, and only those,
+with ``AutoTokenizer.from_pretrained(..., trust_remote_code=False)``, offline.
+
+It has no native stream; the facade streams it by decoding (see ``modelcard.stream``).
+Install it with ``pip install "modelcard[transformers]"``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .._translate import translated
+from .base import (
+    TOKENIZER_JSON,
+    BackendBase,
+    BackendOptions,
+    BackendRefusedError,
+    BackendSpec,
+    Encoding,
+    TokenizerFile,
+)
+
+__all__ = ["SPEC", "TransformersBackend", "load"]
+
+
+class TransformersBackend(BackendBase):
+    """Encodes and decodes with a ``transformers`` tokenizer."""
+
+    name = "transformers"
+    decoder = "transformers"
+    checks_ids = False
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.vocab_size: int = len(tokenizer)
+        self._vocab: dict[str, int] = tokenizer.get_vocab()
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> Encoding:
+        return Encoding(self.tokenizer.encode(text, add_special_tokens=add_special_tokens))
+
+    def encode_batch(
+        self, texts: Sequence[str], add_special_tokens: bool = False
+    ) -> list[Encoding]:
+        rows = self.tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]
+        return [Encoding(row) for row in rows]
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
+        text: str = self.tokenizer.decode(ids, skip_special_tokens=skip_special_tokens)
+        return text
+
+    def decode_batch(self, rows: list[list[int]], skip_special_tokens: bool = False) -> list[str]:
+        texts: list[str] = self.tokenizer.batch_decode(
+            rows, skip_special_tokens=skip_special_tokens
+        )
+        return texts
+
+    def token_to_id(self, token: str) -> int | None:
+        # convert_tokens_to_ids answers the unk id for an unknown token; None is the contract.
+        return self._vocab.get(token)
+
+    def id_to_token(self, token_id: int) -> str | None:
+        token: str | None = self.tokenizer.convert_ids_to_tokens(token_id)
+        return token
+
+
+def _card_directory(file: TokenizerFile, into: Path) -> Path:
+    """A directory holding exactly the card's files, linked under their repo names.
+
+    transformers reads whatever it finds in a directory; a local model folder may hold
+    more (weights, a slow ``tokenizer.model``) than the card that modelcard loaded.
+    """
+    for name, path in {**file.files, file.form: file.path}.items():
+        target = into / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.symlink(os.path.realpath(path), target)
+        except OSError:
+            target.write_bytes(Path(path).read_bytes())
+    return into
+
+
+def load(file: TokenizerFile, options: BackendOptions) -> TransformersBackend:
+    del options
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as exc:
+        raise BackendRefusedError(
+            f'transformers is not importable ({exc}); pip install "modelcard[transformers]"'
+        ) from exc
+    with tempfile.TemporaryDirectory(prefix="modelcard-transformers-") as scratch:
+        directory = _card_directory(file, Path(scratch))
+        with translated(BackendRefusedError, lambda r: f"AutoTokenizer cannot load it: {r}"):
+            tokenizer = AutoTokenizer.from_pretrained(
+                str(directory), trust_remote_code=False, local_files_only=True
+            )
+    return TransformersBackend(tokenizer)
+
+
+SPEC = BackendSpec(
+    name="transformers",
+    load=load,
+    sources=frozenset({TOKENIZER_JSON}),
+    capabilities=frozenset({"encode", "decode"}),
+    summary="transformers' AutoTokenizer on the card's files (a reference; slow)",
+    requires="modelcard[transformers]",
+)
