@@ -63,26 +63,26 @@ class ModelCard(BaseSettings):
         ),
     )
     tokenizer: str = Field(
-        default="huggingface",
+        default=backends.DEFAULT,
         description=(
-            "Backend that encodes: 'huggingface' (HF tokenizers, the reference; aliases "
-            "'default', 'hf'), 'fastokens' (fast BPE; falls back to HF with a warning when "
-            "it cannot serve the file), 'transformers' (AutoTokenizer on the card's files), "
-            "'auto' (the fastest that can serve the file), or a plugin's name."
+            f"Backend that encodes: {backends.help_text()}; 'auto': the fastest that can "
+            "serve the file; or a plugin's name. A backend that cannot serve the file falls "
+            "back to the reference with a warning (see DYN_TOKENIZER_FALLBACK)."
         ),
     )
     decoder: str = Field(
-        default="auto",
+        default=backends.AUTO,
         description=(
-            "Backend that decodes and streams: 'auto' (the one that encodes) or a backend "
-            "name, e.g. 'huggingface' for fastokens encoding with HF decoding."
+            "Backend that decodes and streams: 'auto' (the one that encodes) or another "
+            f"backend's name, e.g. '{backends.DEFAULT}' to decode with the reference."
         ),
     )
     tokenizer_fallback: bool = Field(
         default=True,
         description=(
-            "When fastokens cannot load the file, or fails on one input, use HF tokenizers "
-            "instead. Set false to raise instead, so a benchmark never measures HF by accident."
+            "When the backend cannot load the file, or fails on one input, use the reference "
+            "(HF tokenizers for tokenizer.json) instead. Set false to raise instead, so a "
+            "benchmark never measures the reference by accident."
         ),
     )
     revision: str | None = Field(
@@ -93,8 +93,9 @@ class ModelCard(BaseSettings):
         default=0,
         ge=0,
         description=(
-            "Memory budget of the fastokens segment cache, for chat traffic that repeats "
-            "earlier turns (e.g. 64MiB). 0 turns it off. Results are identical either way."
+            "Memory budget of the backend's segment cache (fastokens has one), for chat "
+            "traffic that repeats earlier turns (e.g. 64MiB). 0 turns it off. Results are "
+            "identical either way."
         ),
     )
     decoder_load: Literal["lazy", "background", "eager"] = Field(

@@ -33,11 +33,13 @@ class DecodeStream:
     Ids are treated as in :meth:`Tokenizer.decode`: an id at or past the vocabulary size
     (a padded embedding row) adds no text, and a negative, non-int or bool id raises
     :class:`InvalidTokenIdError`, after which the stream carries on as if it had not been
-    given.
+    given. Byte tokens that never complete a character come out as U+FFFD, and the
+    stream carries on (HF's own stream raises there).
     """
 
-    __slots__ = ("_skip", "_step")
+    __slots__ = ("_decode", "_skip", "_step")
 
+    _decode: Callable[[list[int]], str]
     _skip: int
     _step: StreamStep
 
@@ -54,6 +56,7 @@ class DecodeStream:
         decode = _decoder(backend, skip_special_tokens)
         clean = _complete_prefix(decode, prompt)
         self = object.__new__(_SkippingStream if clean < len(prompt) else DecodeStream)
+        self._decode = decode
         self._skip = 0
         try:
             native = backend.decode_stream(prompt[:clean] or None, skip_special_tokens)
@@ -80,9 +83,15 @@ class DecodeStream:
         except BaseException as exc:
             if isinstance(exc, ModelCardError) or not is_library_failure(exc):
                 raise
-            raise DecodeError(
-                f"Streaming decode failed at id {token_id!r}: {describe(exc)}"
-            ) from exc
+            if isinstance(exc, (TypeError, OverflowError)):
+                raise DecodeError(
+                    f"Streaming decode failed at id {token_id!r}: {describe(exc)}"
+                ) from exc
+            # A native stream gives up when bytes it held back turn out not to be UTF-8
+            # ("Invalid prefix encountered"), which a model can sample. Show them as
+            # U+FFFD, as decode does, and carry on by decoding.
+            self._step = _DecodedSteps(self._decode, [])
+            chunk = "\ufffd" + (self._step(token_id) or "")
         return chunk
 
 

@@ -44,6 +44,7 @@ from .lazy import LazyBackend
 from .registry import (
     AUTO,
     BACKENDS,
+    DEFAULT,
     ENTRY_POINT_GROUP,
     REFERENCES,
     UnknownBackendError,
@@ -51,12 +52,14 @@ from .registry import (
     choices,
     describe_choices,
     fastest,
+    help_text,
     reload_plugins,
 )
 
 __all__ = [
     "AUTO",
     "BACKENDS",
+    "DEFAULT",
     "ENTRY_POINT_GROUP",
     "REFERENCES",
     "TOKENIZER_JSON",
@@ -76,6 +79,7 @@ __all__ = [
     "describe_choices",
     "fastest",
     "get",
+    "help_text",
     "open_backend",
     "reload_plugins",
 ]

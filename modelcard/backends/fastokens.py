@@ -127,6 +127,6 @@ SPEC = BackendSpec(
     sources=frozenset({TOKENIZER_JSON}),
     options=("tokenizer_cache_bytes",),
     auto_rank=0,
-    summary="fastokens: a fast BPE encoder that decodes natively",
+    summary="a fast BPE encoder that also decodes and streams",
     requires="fastokens",
 )

@@ -83,6 +83,6 @@ SPEC = BackendSpec(
     aliases=("default", "hf"),
     sources=frozenset({TOKENIZER_JSON}),
     checks_ids=True,
-    summary="HF tokenizers: the reference for tokenizer.json",
+    summary="HF tokenizers, the reference for tokenizer.json",
     requires="tokenizers",
 )

@@ -22,6 +22,7 @@ from .base import TOKENIZER_JSON, BackendSpec
 __all__ = [
     "AUTO",
     "BACKENDS",
+    "DEFAULT",
     "ENTRY_POINT_GROUP",
     "REFERENCES",
     "UnknownBackendError",
@@ -31,6 +32,7 @@ __all__ = [
     "describe_choices",
     "fastest",
     "get",
+    "help_text",
     "reference_for",
     "reload_plugins",
 ]
@@ -45,6 +47,8 @@ BACKENDS: dict[str, BackendSpec] = {
     spec.name: spec for spec in (huggingface.SPEC, fastokens.SPEC, transformers.SPEC)
 }
 _BUILTIN = frozenset(BACKENDS)
+#: The backend a card uses when none is named.
+DEFAULT = huggingface.SPEC.name
 #: The backend every other one must agree with, by source form; it is what they fall
 #: back to when they cannot serve a file or an input.
 REFERENCES: dict[str, str] = {TOKENIZER_JSON: huggingface.SPEC.name}
@@ -125,6 +129,15 @@ def describe_choices(*, auto: bool = True) -> str:
         for spec in BACKENDS.values()
     ]
     return ", ".join([*parts, AUTO] if auto else parts)
+
+
+def help_text() -> str:
+    """Each built-in backend's name, aliases and one-line summary, for a setting's help."""
+    parts = []
+    for spec in BACKENDS.values():
+        aliases = f" (aliases: {', '.join(spec.aliases)})" if spec.aliases else ""
+        parts.append(f"'{spec.name}'{aliases}: {spec.summary}")
+    return "; ".join(parts)
 
 
 def canonical(value: str, *, auto: bool = True) -> str:

@@ -31,6 +31,8 @@ from .base import (
 
 __all__ = ["SPEC", "TransformersBackend", "load"]
 
+_NO_LIMIT = int(1e30)
+
 
 class TransformersBackend(BackendBase):
     """Encodes and decodes with a ``transformers`` tokenizer."""
@@ -40,6 +42,9 @@ class TransformersBackend(BackendBase):
     checks_ids = False
 
     def __init__(self, tokenizer: Any) -> None:
+        # Serving never truncates; a length above model_max_length only makes transformers
+        # warn on every long input, so lift it (ids do not change).
+        tokenizer.model_max_length = _NO_LIMIT
         self.tokenizer = tokenizer
         self.vocab_size: int = len(tokenizer)
         self._vocab: dict[str, int] = tokenizer.get_vocab()
@@ -110,6 +115,6 @@ SPEC = BackendSpec(
     load=load,
     sources=frozenset({TOKENIZER_JSON}),
     capabilities=frozenset({"encode", "decode"}),
-    summary="transformers' AutoTokenizer on the card's files (a reference; slow)",
+    summary="transformers' AutoTokenizer on the card's files, a slow reference",
     requires="modelcard[transformers]",
 )
