@@ -418,3 +418,90 @@ def test_shared_corpus_sample_has_no_mismatch() -> None:
             assert result.reason
         for reason in result.encode_fallbacks:
             assert "has no token in vocabulary" in reason, (result.name, reason)
+
+
+# -- any two backends -----------------------------------------------------------------
+
+
+def test_reference_transformers_shows_where_transformers_differs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--reference transformers finds the ids transformers 5 changes on tiny-gemma, exit 1.
+
+    transformers rebuilds this Gemma tokenizer from its class; tokenizer.json as published
+    (what HF tokenizers and fastokens both serve) splits runs of newlines differently.
+    """
+    code, out, _ = run(
+        capsys,
+        "--model",
+        fixture_dir("tiny-gemma-cropped-torchtune"),
+        "--reference",
+        "transformers",
+    )
+    assert code == EXIT_MISMATCH
+    assert out.splitlines()[0].startswith("verify: fastokens vs transformers")
+    assert "MISMATCH" in out
+    assert "first difference at token" in out
+
+
+def test_backend_and_reference_are_any_two_registered(capsys: pytest.CaptureFixture[str]) -> None:
+    """--backend and --reference take any registered names, aliases included."""
+    code, out, _ = run(
+        capsys, "--model", fixture_dir("gpt2"), "--backend", "hf", "--reference", "fastokens"
+    )
+    assert code == 0
+    assert out.splitlines()[0].startswith("verify: huggingface vs fastokens")
+
+
+def test_unknown_backend_name_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown --reference exits 2 and lists the registered backends."""
+    with pytest.raises(SystemExit) as info:
+        main(["verify", "--model", fixture_dir("gpt2"), "--reference", "tiktokenz"])
+    assert info.value.code == EXIT_USAGE
+    assert "huggingface (aliases: default, hf), fastokens, transformers" in capsys.readouterr().err
+
+
+class WrongDecoder:
+    """A candidate whose decode drops the last character of texts containing 'lazy'."""
+
+    def __init__(self, real: Tokenizer) -> None:
+        self.real = real
+
+    def decode_batch(self, rows: Sequence[Sequence[int]], skip_special_tokens: bool = False) -> Any:
+        texts = self.real.decode_batch(rows, skip_special_tokens=skip_special_tokens)
+        return [t[:-1] if "lazy" in t else t for t in texts]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_a_wrong_decode_is_a_decode_mismatch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decodes are compared too: a candidate that decodes wrongly fails, with the text shown."""
+    real_load_pair = verify_module._load_pair
+
+    def load_pair(result: TokenizerResult, card: ModelCard, *names: str) -> Any:
+        pair = real_load_pair(result, card, *names)
+        if pair is not None:
+            pair.candidate = WrongDecoder(pair.candidate)  # type: ignore[assignment]
+        return pair
+
+    monkeypatch.setattr(verify_module, "_load_pair", load_pair)
+    samples = [Sample("ok.txt", "Hello world"), Sample("fox.txt", "The quick brown fox, lazy dog")]
+    result = verify_model(fixture_dir("gpt2"), samples)
+    assert result.encode_mismatches == 0
+    assert result.decode_mismatches == 4  # two decoded variants, skip_special_tokens both ways
+    assert not result.ok
+    mismatch = result.examples[0]
+    assert (mismatch.kind, mismatch.source) == ("decode", "fox.txt [plain]")
+    assert "lazy dog" in (mismatch.expected_text or "")
+    assert "decode: first difference at character" in mismatch.describe()
+
+
+def test_streams_are_compared() -> None:
+    """Streams are checked, one text in STREAM_EVERY (every text with whole variants)."""
+    samples = [Sample(f"t{i}", f"text number {i} 日本") for i in range(16)]
+    some = verify_model(fixture_dir("qwen2.5"), samples)
+    every = verify_model(fixture_dir("qwen2.5"), samples, variant_chars=None)
+    assert some.streams == 2 * 16 // verify_module.STREAM_EVERY  # both skip values
+    assert every.streams == 2 * 16
+    assert some.stream_mismatches == every.stream_mismatches == 0
