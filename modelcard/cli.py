@@ -74,6 +74,8 @@ def _inspect_text(info: dict[str, Any]) -> str:
         rows.append(("revision", f"{info['revision']} (commit {info['commit']})"))
     rows.extend(("file", f"{name}: {path}") for name, path in info["files"].items())
     backend = f"{info['backend']} (requested: {info['requested']})"
+    if info["decoder"] != info["backend"]:
+        backend += f", decoded by {info['decoder']}"
     if info["fallback_reason"]:
         backend += f"; fell back because: {info['fallback_reason']}"
     rows += [
@@ -97,6 +99,7 @@ def _inspect_text(info: dict[str, Any]) -> str:
         ),
         ("fingerprint", info["fingerprint"]),
     ]
+    rows.extend(("warning", warning) for warning in info["warnings"])
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{key:<{width}}  {'-' if value is None else value}" for key, value in rows)
 

@@ -174,7 +174,16 @@ def _build(card: ModelCard, source: ResolvedSource) -> Tokenizer:
             **removed,
         )
     companions = {name: _read(path, name) for name, path in source.companions.items()}
-    config = read_companions(companions, source.companions, backend.token_to_id)
+    config = read_companions(companions, source.companions, backend.token_to_id, backend.vocab_size)
+    for warning in config.warnings:
+        log.warning(
+            "companion_value_ignored",
+            file=warning.file,
+            key=warning.key,
+            value=warning.value,
+            reason=warning.reason,
+            path=str(source.companions.get(warning.file.split(" ")[0], "")),
+        )
     fingerprint = fingerprint_files({"tokenizer.json": raw, **companions})
     # The card a tokenizer carries (and pickles as) names exactly these files: a hub repo
     # at its resolved commit, a local path made absolute for processes in other directories.

@@ -12,12 +12,13 @@ decoding (HF ``tokenizers`` defaults both to True, fastokens both to False).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from ._flat import flatten_rows
 from ._ids import bad_id, check_ids, id_list
 from ._translate import decode_failure
 from .chat import render_chat, select_template
+from .companions import SPECIAL_TOKEN_NAMES
 from .errors import InvalidTokenIdError
 from .stream import DecodeStream
 
@@ -88,6 +89,7 @@ class Tokenizer:
         self._decode = backend.decode
         self._decode_batch = backend.decode_batch
         self._library_checks_ids = backend.checks_ids
+        self._vocab: dict[str, int] | None = None
 
     # -- encoding -----------------------------------------------------------------------
 
@@ -192,6 +194,17 @@ class Tokenizer:
 
     # -- vocabulary ---------------------------------------------------------------------
 
+    def __len__(self) -> int:
+        """The vocabulary's size, added tokens included (``len(tokenizer)`` in transformers)."""
+        return self.vocab_size
+
+    def get_vocab(self) -> dict[str, int]:
+        """Every token and its id, added tokens included."""
+        vocab = self._vocab
+        if vocab is None:
+            vocab = self._vocab = self._backend.get_vocab()
+        return dict(vocab)
+
     def token_to_id(self, token: str) -> int | None:
         """The id of ``token`` in the vocabulary (added tokens included), or None."""
         found: int | None = self._backend.token_to_id(token)
@@ -199,12 +212,48 @@ class Tokenizer:
 
     def id_to_token(self, token_id: int) -> str | None:
         """The token string of ``token_id``, or None when the id is not in the vocabulary."""
-        if isinstance(token_id, bool) or not isinstance(token_id, int):
+        if isinstance(token_id, bool) or not hasattr(token_id, "__index__"):
             raise bad_id([token_id])
+        token_id = token_id.__index__()
         if not 0 <= token_id < self.vocab_size:
             return None
         token: str | None = self._backend.id_to_token(token_id)
         return token
+
+    @overload
+    def convert_tokens_to_ids(self, tokens: str) -> int | None: ...  # type: ignore[overload-overlap]
+
+    @overload
+    def convert_tokens_to_ids(self, tokens: Sequence[str]) -> list[int | None]: ...
+
+    def convert_tokens_to_ids(self, tokens: str | Sequence[str]) -> int | list[int | None] | None:
+        """Ids of tokens, as transformers gives them: an unknown token is the unk id (None
+        when the tokenizer names no unk token)."""
+        if isinstance(tokens, str):
+            found = self.token_to_id(tokens)
+            return found if found is not None else self.unk_token_id
+        return [self.convert_tokens_to_ids(t) for t in tokens]
+
+    @overload
+    def convert_ids_to_tokens(self, ids: int, skip_special_tokens: bool = False) -> str | None: ...
+
+    @overload
+    def convert_ids_to_tokens(
+        self, ids: Sequence[int], skip_special_tokens: bool = False
+    ) -> list[str | None]: ...
+
+    def convert_ids_to_tokens(
+        self, ids: int | Sequence[int], skip_special_tokens: bool = False
+    ) -> str | list[str | None] | None:
+        """Tokens of ids, as transformers gives them (None past the vocabulary);
+        ``skip_special_tokens`` leaves out :attr:`all_special_ids`."""
+        if not isinstance(ids, Sequence):
+            converted: Any = ids.tolist() if hasattr(ids, "tolist") else ids  # numpy
+            if isinstance(converted, list):
+                return self.convert_ids_to_tokens(converted, skip_special_tokens)
+            return self.id_to_token(converted)
+        skipped = set(self.all_special_ids) if skip_special_tokens else set()
+        return [self.id_to_token(i) for i in id_list(ids) if i not in skipped]
 
     # -- the card -----------------------------------------------------------------------
 
@@ -213,13 +262,46 @@ class Tokenizer:
         """Every id that ends generation: generation_config, config and the tokenizer's eos."""
         return self.config.eos_token_ids
 
+    def _named_id(self, name: str) -> int | None:
+        token = self.config.special_tokens.get(name)
+        return None if token is None else self.convert_tokens_to_ids(token)
+
+    @property
+    def eos_token_id(self) -> int | None:
+        """The tokenizer's ``eos_token`` as an id, as transformers gives it (one id).
+
+        Generation may stop on more: see :attr:`eos_token_ids`.
+        """
+        return self._named_id("eos_token")
+
     @property
     def bos_token_id(self) -> int | None:
-        return self.config.bos_token_id
+        """The tokenizer's ``bos_token`` as an id, or None, as in transformers."""
+        return self._named_id("bos_token")
 
     @property
     def pad_token_id(self) -> int | None:
-        return self.config.pad_token_id
+        """The tokenizer's ``pad_token`` as an id, or None, as in transformers."""
+        return self._named_id("pad_token")
+
+    @property
+    def unk_token_id(self) -> int | None:
+        """The tokenizer's ``unk_token`` as an id, or None, as in transformers."""
+        token = self.config.special_tokens.get("unk_token")
+        return None if token is None else self.token_to_id(token)
+
+    @property
+    def all_special_tokens(self) -> list[str]:
+        """Named special tokens (bos, eos, unk, sep, pad, cls, mask), then the extra ones,
+        each once: transformers' list."""
+        named = [self.config.special_tokens.get(n) for n in SPECIAL_TOKEN_NAMES]
+        found = [t for t in named if t is not None] + list(self.config.extra_special_tokens)
+        return list(dict.fromkeys(found))
+
+    @property
+    def all_special_ids(self) -> list[int | None]:
+        """:attr:`all_special_tokens` as ids."""
+        return [self.convert_tokens_to_ids(t) for t in self.all_special_tokens]
 
     @property
     def context_length(self) -> int | None:

@@ -20,7 +20,8 @@ def test_eos_union_qwen() -> None:
     """Qwen2.5's EOS ids are the union of generation_config, config and the tokenizer's eos."""
     tok = loaded("qwen2.5", "fastokens")
     assert tok.eos_token_ids == (151645, 151643)
-    assert tok.bos_token_id == 151643  # tokenizer has none; generation_config does
+    assert tok.bos_token_id is None  # as in transformers: the tokenizer names no bos_token
+    assert tok.config.bos_token_id == 151643  # generation_config.json does
     assert tok.pad_token_id == 151643  # the tokenizer's pad_token <|endoftext|>
     assert tok.context_length == 32768  # config.json wins over model_max_length 131072
     assert tok.config.context_length_source == "config.json max_position_embeddings"
@@ -152,3 +153,87 @@ def test_hub_card_equals_local_card(fake_hub: object) -> None:
     assert remote.source.commit == commit
     messages = [{"role": "user", "content": "Hello"}]
     assert remote.apply_chat_template(messages) == local.apply_chat_template(messages)
+
+
+def _card_with(tmp_path: Path, **files: object) -> Path:
+    shutil.copytree(FIXTURES / "gpt2", tmp_path, dirs_exist_ok=True)
+    for name, content in files.items():
+        (tmp_path / name.replace("__", ".")).write_text(json.dumps(content), "utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("files", "key", "value"),
+    [
+        pytest.param(
+            {"config__json": {"max_position_embeddings": "lots"}},
+            "max_position_embeddings",
+            '"lots"',
+            id="context-length-text",
+        ),
+        pytest.param(
+            {"config__json": {"eos_token_id": 99999999}},
+            "eos_token_id",
+            "99999999",
+            id="eos-past-vocab",
+        ),
+        pytest.param(
+            {"generation_config__json": {"eos_token_id": [50256, -3, True]}},
+            "eos_token_id",
+            "-3",
+            id="eos-negative",
+        ),
+        pytest.param(
+            {"generation_config__json": {"pad_token_id": 1.5}},
+            "pad_token_id",
+            "1.5",
+            id="pad-float",
+        ),
+        pytest.param(
+            {"tokenizer_config__json": {"chat_template": 7}},
+            "chat_template",
+            "7",
+            id="template-int",
+        ),
+        pytest.param(
+            {"tokenizer_config__json": {"eos_token": 5}}, "eos_token", "5", id="eos-token-int"
+        ),
+    ],
+)
+def test_unusable_companion_values_are_warned_about_and_ignored(
+    tmp_path: Path, files: dict[str, object], key: str, value: str
+) -> None:
+    """A present but unusable value is left out, with a warning naming file, key and value."""
+    with structlog.testing.capture_logs() as logs:
+        tok = ModelCard(model=str(_card_with(tmp_path, **files))).load()
+    events = [e for e in logs if e["event"] == "companion_value_ignored"]
+    assert [(e["key"], e["value"]) for e in events if e["value"] == value] == [(key, value)]
+    assert events[0]["log_level"] == "warning"
+    assert events[0]["file"].endswith(".json")
+    assert all(0 <= i < tok.vocab_size for i in tok.eos_token_ids)
+    assert tok.context_length is None
+    assert tok.chat_template is None
+    assert any(value in w for w in tok.describe()["warnings"])
+
+
+def test_a_good_value_beside_an_unusable_one_is_used(tmp_path: Path) -> None:
+    """An unusable context length does not hide a usable one further down the list."""
+    card = _card_with(
+        tmp_path, config__json={"max_position_embeddings": "lots", "n_positions": 1024}
+    )
+    tok = ModelCard(model=str(card)).load()
+    assert tok.context_length == 1024
+    assert tok.config.context_length_source == "config.json n_positions"
+    assert len(tok.config.warnings) == 1
+
+
+def test_inspect_shows_the_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`modelcard inspect` lists ignored companion values."""
+    from modelcard.cli import main
+
+    card = _card_with(tmp_path, config__json={"eos_token_id": 99999999})
+    assert main(["inspect", "--model", str(card)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "config.json eos_token_id = 99999999: not a token id of this 50257-token vocabulary" in out
+    )

@@ -159,6 +159,10 @@ class Backend(Protocol):
 
     def id_to_token(self, token_id: int) -> str | None: ...
 
+    def get_vocab(self) -> dict[str, int]:
+        """Every token and its id, added tokens included."""
+        ...
+
     def strip_limits(self) -> dict[str, Any]:
         """Turn off truncation and padding the file declares; return what was on."""
         ...
@@ -180,6 +184,7 @@ class BackendBase:
     checks_ids: bool = False
     encode: Callable[..., HasIds]
     encode_batch: Callable[..., Sequence[HasIds]]
+    id_to_token: Callable[[int], str | None]
 
     def encode_batch_flat(
         self, texts: list[str], add_special_tokens: bool
@@ -211,6 +216,14 @@ class BackendBase:
             except BaseException as one:
                 out.append(self.encode_failed(one, text, add_special_tokens))
         return out
+
+    def get_vocab(self) -> dict[str, int]:
+        vocab: dict[str, int] = {}
+        for token_id in range(self.vocab_size):
+            token = self.id_to_token(token_id)
+            if token is not None:
+                vocab.setdefault(token, token_id)
+        return vocab
 
     def strip_limits(self) -> dict[str, Any]:
         return {}

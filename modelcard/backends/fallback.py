@@ -124,6 +124,9 @@ class FallbackBackend(BackendBase):
             ) from ref_exc
         return ids
 
+    def get_vocab(self) -> dict[str, int]:
+        return self.primary.get_vocab()
+
     def strip_limits(self) -> dict[str, Any]:
         return self.primary.strip_limits()
 

@@ -61,6 +61,10 @@ class HuggingFaceBackend(BackendBase):
         step: StreamStep = functools.partial(raw.step, self.tokenizer)
         return step
 
+    def get_vocab(self) -> dict[str, int]:
+        vocab: dict[str, int] = self.tokenizer.get_vocab(with_added_tokens=True)
+        return vocab
+
     def strip_limits(self) -> dict[str, Any]:
         return strip_limits(self.tokenizer)
 

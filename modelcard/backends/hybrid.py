@@ -84,6 +84,9 @@ class HybridBackend(BackendBase):
     ) -> list[list[int]]:
         return self.encoder.encode_batch_failed(exc, texts, add_special_tokens)
 
+    def get_vocab(self) -> dict[str, int]:
+        return self.encoder.get_vocab()
+
     def strip_limits(self) -> dict[str, Any]:
         return self.encoder.strip_limits()
 

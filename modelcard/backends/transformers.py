@@ -76,6 +76,9 @@ class TransformersBackend(BackendBase):
         token: str | None = self.tokenizer.convert_ids_to_tokens(token_id)
         return token
 
+    def get_vocab(self) -> dict[str, int]:
+        return dict(self._vocab)
+
 
 def _card_directory(file: TokenizerFile, into: Path) -> Path:
     """A directory holding exactly the card's files, linked under their repo names.
