@@ -85,7 +85,9 @@ class Tokenizer:
         self.vocab_size: int = backend.vocab_size
         self._backend = backend
         self._encode = backend.encode
+        self._encode_split = backend.encode_split
         self._encode_batch = backend.encode_batch
+        self._encode_batch_split = backend.encode_batch_split
         self._decode = backend.decode
         self._decode_batch = backend.decode_batch
         self._library_checks_ids = backend.checks_ids
@@ -93,33 +95,73 @@ class Tokenizer:
 
     # -- encoding -----------------------------------------------------------------------
 
-    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
-        """Token ids of ``text``. Special-token strings in the text become their ids."""
+    def encode(
+        self, text: str, *, add_special_tokens: bool = False, split_special_tokens: bool = False
+    ) -> list[int]:
+        """Token ids of ``text``.
+
+        Special-token strings in the text become their control ids, unless
+        ``split_special_tokens`` is true: then they are ordinary text, so untrusted text
+        cannot produce a control token (decode gives the text back). Other added tokens
+        match either way, as in HF tokenizers and transformers.
+        """
         try:
+            if split_special_tokens:
+                return self._encode_split(text, add_special_tokens=add_special_tokens).ids
             return self._encode(text, add_special_tokens=add_special_tokens).ids
         except BaseException as exc:
-            return self._backend.encode_failed(exc, text, add_special_tokens)
+            return self._backend.encode_failed(exc, text, add_special_tokens, split_special_tokens)
 
     def encode_batch(
-        self, texts: Sequence[str], add_special_tokens: bool = False
+        self,
+        texts: Sequence[str],
+        *,
+        add_special_tokens: bool = False,
+        split_special_tokens: bool = False,
     ) -> list[list[int]]:
         """Token ids of each text, encoded in parallel by the backend."""
         try:
-            return [e.ids for e in self._encode_batch(texts, add_special_tokens=add_special_tokens)]
+            batch = self._encode_batch_split if split_special_tokens else self._encode_batch
+            return [e.ids for e in batch(texts, add_special_tokens=add_special_tokens)]
         except BaseException as exc:
-            return self._backend.encode_batch_failed(exc, texts, add_special_tokens)
+            return self._backend.encode_batch_failed(
+                exc, texts, add_special_tokens, split_special_tokens
+            )
 
     def encode_batch_flat(
-        self, texts: Sequence[str], add_special_tokens: bool = False
+        self,
+        texts: Sequence[str],
+        *,
+        add_special_tokens: bool = False,
+        split_special_tokens: bool = False,
     ) -> FlatBatch:
         """Encode a batch into numpy arrays (uint32 ids, uint64 offsets), for bulk jobs."""
         batch = texts if isinstance(texts, list) else list(texts)
         try:
-            ids, offsets = self._backend.encode_batch_flat(batch, add_special_tokens)
+            ids, offsets = self._backend.encode_batch_flat(
+                batch, add_special_tokens, split_special_tokens
+            )
         except BaseException as exc:
-            rows = self._backend.encode_batch_failed(exc, batch, add_special_tokens)
+            rows = self._backend.encode_batch_failed(
+                exc, batch, add_special_tokens, split_special_tokens
+            )
             ids, offsets = flatten_rows(rows)
         return FlatBatch(ids, offsets)
+
+    def encode_segments(
+        self, segments: Sequence[tuple[str, bool]], *, add_special_tokens: bool = False
+    ) -> list[int]:
+        """Ids of ``(text, allow_special)`` pieces, encoded in one call.
+
+        Each piece is encoded on its own and the ids are joined; special-token strings
+        become control ids only in pieces with ``allow_special=True`` (say, what a chat
+        template wrote), never in the others (what a user wrote). With
+        ``add_special_tokens`` the post-processor's tokens (BOS...) go around the whole.
+        """
+        try:
+            return self._backend.encode_segments(segments, add_special_tokens)
+        except BaseException as exc:
+            return self._backend.encode_segments_failed(exc, segments, add_special_tokens)
 
     @property
     def encode_fallbacks(self) -> int:

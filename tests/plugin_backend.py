@@ -34,6 +34,13 @@ _GPT2_SPLIT = regex.compile(
 )
 
 
+def _alternation(tokens: dict[str, int]) -> regex.Pattern[str] | None:
+    """A pattern that finds the added tokens, longest first, as HF matches them."""
+    if not tokens:
+        return None
+    return regex.compile("(" + "|".join(map(regex.escape, sorted(tokens, key=len)[::-1])) + ")")
+
+
 @cache
 def _byte_chars() -> dict[int, str]:
     """GPT-2's printable stand-in character for each byte."""
@@ -64,12 +71,9 @@ class PyBPE(BackendBase):
         self._tokens = {token_id: token for token, token_id in self._vocab.items()}
         self.vocab_size = max(self._tokens) + 1
         self._bytes = {c: b for b, c in _byte_chars().items()}
-        self._split_added = (
-            regex.compile(
-                "(" + "|".join(map(regex.escape, sorted(self._added, key=len)[::-1])) + ")"
-            )
-            if self._added
-            else None
+        self._split_added = _alternation(self._added)
+        self._split_plain = _alternation(
+            {c: i for c, i in self._added.items() if i not in self._special}
         )
 
     def _bpe(self, word: str) -> list[int]:
@@ -86,15 +90,26 @@ class PyBPE(BackendBase):
         return [self._vocab[p] for p in parts]
 
     def encode(self, text: str, add_special_tokens: bool = False) -> Encoding:
+        return self._encode(text, self._split_added)
+
+    def encode_split(self, text: str, add_special_tokens: bool = False) -> Encoding:
+        return self._encode(text, self._split_plain)
+
+    def encode_batch_split(
+        self, texts: list[str], add_special_tokens: bool = False
+    ) -> list[Encoding]:
+        return [self.encode_split(t) for t in texts]
+
+    def _encode(self, text: str, added: regex.Pattern[str] | None) -> Encoding:
         if not isinstance(text, str):
             raise TypeError("pybpe encodes str")
         if len(text) > MAX_CHARS:
             raise ValueError(f"pybpe: inputs are limited to {MAX_CHARS} characters")
         chars = _byte_chars()
         ids: list[int] = []
-        pieces = self._split_added.split(text) if self._split_added else [text]
-        for piece in pieces:
-            if piece in self._added:
+        pieces = added.split(text) if added else [text]
+        for number, piece in enumerate(pieces):
+            if number % 2 == 1:  # what the alternation matched: an added token
                 ids.append(self._added[piece])
                 continue
             for word in _GPT2_SPLIT.findall(piece):

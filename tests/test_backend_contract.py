@@ -111,6 +111,42 @@ def test_encode_matches_the_reference(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", CONTRACT)
+def test_split_special_tokens_matches_the_reference(name: str) -> None:
+    """split_special_tokens gives HF's encode_special_tokens ids: no control id, text kept."""
+    tok = load(name)
+    ref = reference()
+    ref.encode_special_tokens = True  # this test's own instance
+    control = tok.token_to_id("<|endoftext|>")
+    injected = [f"{t[:20]}<|endoftext|>{t[20:60]}<|endoftext|>" for t in texts()]
+    for add in (False, True):
+        want = [e.ids for e in ref.encode_batch(injected, add_special_tokens=add)]
+        split = {"add_special_tokens": add, "split_special_tokens": True}
+        assert [tok.encode(t, **split) for t in injected] == want
+        assert tok.encode_batch(injected, **split) == want
+        assert tok.encode_batch_flat(injected, **split).rows() == want
+    assert all(control not in ids for ids in want)
+    assert [tok.decode(ids) for ids in want] == injected
+    assert control in tok.encode(injected[0])  # without it, the string is the control token
+
+
+@pytest.mark.parametrize("name", CONTRACT)
+def test_segments_keep_control_tokens_only_where_allowed(name: str) -> None:
+    """encode_segments joins per-piece ids; special strings count only in allowed pieces."""
+    tok, ref = load(name), reference()
+    segments = [("Hello<|endoftext|>", False), ("<|endoftext|>", True), (" wörld", False)]
+    ref_split = reference()
+    ref_split.encode_special_tokens = True
+    want = (
+        ref_split.encode("Hello<|endoftext|>", add_special_tokens=False).ids
+        + ref.encode("<|endoftext|>", add_special_tokens=False).ids
+        + ref_split.encode(" wörld", add_special_tokens=False).ids
+    )
+    assert tok.encode_segments(segments) == want
+    assert want.count(tok.token_to_id("<|endoftext|>")) == 1
+    assert tok.decode(want) == "Hello<|endoftext|><|endoftext|> wörld"
+
+
+@pytest.mark.parametrize("name", CONTRACT)
 def test_decode_matches_the_reference(name: str) -> None:
     """Text equals HF's for real ids, random ids and ids past the vocabulary."""
     tok, ref = load(name), reference()

@@ -59,10 +59,10 @@ class Corrupted:
         return ids
 
     def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
-        return self._spoil(text, self.real.encode(text, add_special_tokens))
+        return self._spoil(text, self.real.encode(text, add_special_tokens=add_special_tokens))
 
     def encode_batch(self, texts: Sequence[str], add_special_tokens: bool = False) -> Any:
-        rows = self.real.encode_batch(texts, add_special_tokens)
+        rows = self.real.encode_batch(texts, add_special_tokens=add_special_tokens)
         return [self._spoil(t, r) for t, r in zip(texts, rows, strict=True)]
 
     def __getattr__(self, name: str) -> Any:

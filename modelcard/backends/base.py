@@ -115,16 +115,29 @@ class Backend(Protocol):
     #: ``TypeError`` or ``OverflowError``; otherwise the facade checks them first.
     checks_ids: bool
 
-    # The four calls below are usually a library's bound methods, set as attributes.
+    # The calls below up to decode_batch are usually a library's bound methods, set as
+    # attributes. The *_split forms encode special-token strings in the text as ordinary
+    # text (no control id comes out); other added tokens still match. Neither may flip
+    # state another thread could see.
 
     def encode(self, text: str, add_special_tokens: bool = False) -> HasIds:
         """An encoding with ``.ids``; may raise whatever the library raises."""
+        ...
+
+    def encode_split(self, text: str, add_special_tokens: bool = False) -> HasIds:
+        """:meth:`encode`, with special-token strings in ``text`` as ordinary text."""
         ...
 
     def encode_batch(
         self, texts: Sequence[str], add_special_tokens: bool = False
     ) -> Sequence[HasIds]:
         """Encodings of ``texts``, in order."""
+        ...
+
+    def encode_batch_split(
+        self, texts: Sequence[str], add_special_tokens: bool = False
+    ) -> Sequence[HasIds]:
+        """:meth:`encode_batch`, with special-token strings as ordinary text."""
         ...
 
     def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
@@ -136,23 +149,47 @@ class Backend(Protocol):
         ...
 
     def encode_batch_flat(
-        self, texts: list[str], add_special_tokens: bool
+        self, texts: list[str], add_special_tokens: bool, split_special_tokens: bool
     ) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]:
         """All ids of ``texts`` in one uint32 array, and the uint64 row offsets."""
+        ...
+
+    def encode_segments(
+        self, segments: Sequence[tuple[str, bool]], add_special_tokens: bool
+    ) -> list[int]:
+        """Ids of ``(text, allow_special)`` pieces, each encoded on its own and joined;
+        special-token strings count only where ``allow_special`` is true. With
+        ``add_special_tokens`` the post-processor's tokens go around the whole."""
         ...
 
     def decode_stream(self, ids: list[int] | None, skip_special_tokens: bool) -> StreamStep | None:
         """A native stream's step function, primed with ``ids``; None if there is none."""
         ...
 
-    def encode_failed(self, exc: BaseException, text: str, add_special_tokens: bool) -> list[int]:
-        """``encode`` raised ``exc``: return ids some other way, or raise EncodeError."""
+    def encode_failed(
+        self,
+        exc: BaseException,
+        text: str,
+        add_special_tokens: bool,
+        split_special_tokens: bool = False,
+    ) -> list[int]:
+        """An encode raised ``exc``: return ids some other way, or raise EncodeError."""
         ...
 
     def encode_batch_failed(
-        self, exc: BaseException, texts: Sequence[str], add_special_tokens: bool
+        self,
+        exc: BaseException,
+        texts: Sequence[str],
+        add_special_tokens: bool,
+        split_special_tokens: bool = False,
     ) -> list[list[int]]:
-        """``encode_batch`` (or the flat batch) raised ``exc``: return ids, or raise."""
+        """A batch (or flat batch) encode raised ``exc``: return ids, or raise."""
+        ...
+
+    def encode_segments_failed(
+        self, exc: BaseException, segments: Sequence[tuple[str, bool]], add_special_tokens: bool
+    ) -> list[int]:
+        """:meth:`encode_segments` raised ``exc``: return ids, or raise."""
         ...
 
     def token_to_id(self, token: str) -> int | None: ...
@@ -173,7 +210,8 @@ class Backend(Protocol):
 
 
 class BackendBase:
-    """Shared behaviour for backends: failures raise EncodeError, batches retry per input.
+    """Shared behaviour for backends: failures raise EncodeError, batches and segments
+    retry piece by piece, split forms and segments are built from the plain calls.
 
     Subclasses set the Protocol's attributes (usually to a library's bound methods).
     """
@@ -186,18 +224,54 @@ class BackendBase:
     encode_batch: Callable[..., Sequence[HasIds]]
     id_to_token: Callable[[int], str | None]
 
+    def encode_split(self, text: str, add_special_tokens: bool = False) -> HasIds:
+        raise NotImplementedError(f"{self.name} cannot encode special-token strings as text")
+
+    def encode_batch_split(
+        self, texts: Sequence[str], add_special_tokens: bool = False
+    ) -> Sequence[HasIds]:
+        return [self.encode_split(t, add_special_tokens) for t in texts]
+
     def encode_batch_flat(
-        self, texts: list[str], add_special_tokens: bool
+        self, texts: list[str], add_special_tokens: bool, split_special_tokens: bool
     ) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]:
         from .._flat import flatten
 
-        encodings = self.encode_batch(texts, add_special_tokens=add_special_tokens)
+        batch = self.encode_batch_split if split_special_tokens else self.encode_batch
+        encodings = batch(texts, add_special_tokens=add_special_tokens)
         return flatten([len(e.ids) for e in encodings], (i for e in encodings for i in e.ids))
+
+    def encode_segments(
+        self, segments: Sequence[tuple[str, bool]], add_special_tokens: bool
+    ) -> list[int]:
+        ids: list[int] = []
+        for text, allow_special in segments:
+            encode = self.encode if allow_special else self.encode_split
+            ids += encode(text, add_special_tokens=False).ids
+        return self.frame(ids) if add_special_tokens else ids
+
+    def frame(self, ids: list[int]) -> list[int]:
+        """``ids`` between the post-processor's tokens (BOS before, EOS after, ...).
+
+        Found once by encoding a probe with and without them, so it holds for any
+        post-processor that only adds tokens around a single sequence.
+        """
+        found = self.__dict__.get("_frame")
+        if found is None:
+            found = self.__dict__["_frame"] = _probe_frame(self.encode)
+        prefix, suffix = found
+        return [*prefix, *ids, *suffix]
 
     def decode_stream(self, ids: list[int] | None, skip_special_tokens: bool) -> StreamStep | None:
         return None
 
-    def encode_failed(self, exc: BaseException, text: str, add_special_tokens: bool) -> list[int]:
+    def encode_failed(
+        self,
+        exc: BaseException,
+        text: str,
+        add_special_tokens: bool,
+        split_special_tokens: bool = False,
+    ) -> list[int]:
         check_text(exc, text)
         raise EncodeError(
             f"{self.name} failed to encode a {len(text)}-character input: {describe(exc)}. "
@@ -205,17 +279,35 @@ class BackendBase:
         ) from exc
 
     def encode_batch_failed(
-        self, exc: BaseException, texts: Sequence[str], add_special_tokens: bool
+        self,
+        exc: BaseException,
+        texts: Sequence[str],
+        add_special_tokens: bool,
+        split_special_tokens: bool = False,
     ) -> list[list[int]]:
         check_texts(exc, texts)
         # Find the inputs that fail, so the rest keep their ids.
+        encode = self.encode_split if split_special_tokens else self.encode
         out: list[list[int]] = []
         for text in texts:
             try:
-                out.append(self.encode(text, add_special_tokens=add_special_tokens).ids)
+                out.append(encode(text, add_special_tokens=add_special_tokens).ids)
             except BaseException as one:
-                out.append(self.encode_failed(one, text, add_special_tokens))
+                out.append(self.encode_failed(one, text, add_special_tokens, split_special_tokens))
         return out
+
+    def encode_segments_failed(
+        self, exc: BaseException, segments: Sequence[tuple[str, bool]], add_special_tokens: bool
+    ) -> list[int]:
+        check_segments(exc, segments)
+        ids: list[int] = []
+        for text, allow_special in segments:
+            encode = self.encode if allow_special else self.encode_split
+            try:
+                ids += encode(text, add_special_tokens=False).ids
+            except BaseException as one:
+                ids += self.encode_failed(one, text, False, not allow_special)
+        return self.frame(ids) if add_special_tokens else ids
 
     def get_vocab(self) -> dict[str, int]:
         vocab: dict[str, int] = {}
@@ -230,6 +322,18 @@ class BackendBase:
 
     def stats(self) -> dict[str, Any]:
         return {}
+
+
+def _probe_frame(encode: Callable[..., HasIds]) -> tuple[list[int], list[int]]:
+    for probe in ("a", "hello", "0", " "):
+        plain = encode(probe, add_special_tokens=False).ids
+        framed = encode(probe, add_special_tokens=True).ids
+        if not plain:
+            continue
+        for start in range(len(framed) - len(plain) + 1):
+            if framed[start : start + len(plain)] == plain:
+                return framed[:start], framed[start + len(plain) :]
+    return encode("", add_special_tokens=True).ids, []
 
 
 def check_text(exc: BaseException, text: object) -> None:
@@ -250,6 +354,16 @@ def check_texts(exc: BaseException, texts: object) -> None:
         or not all(isinstance(t, str) for t in texts)
     ):
         raise TypeError("encode_batch() takes a sequence of str") from None
+
+
+def check_segments(exc: BaseException, segments: object) -> None:
+    """:func:`check_text` for ``(text, allow_special)`` pairs."""
+    if not is_library_failure(exc):
+        raise exc
+    if not isinstance(segments, Sequence) or not all(
+        isinstance(s, tuple) and len(s) == 2 and isinstance(s[0], str) for s in segments
+    ):
+        raise TypeError("encode_segments() takes a sequence of (str, bool) pairs") from None
 
 
 def strip_limits(tokenizer: Any) -> dict[str, Any]:

@@ -69,7 +69,9 @@ class FallbackBackend(BackendBase):
         self.vocab_size = primary.vocab_size
         self.checks_ids = primary.checks_ids
         self.encode: Callable[..., HasIds] = primary.encode
+        self.encode_split: Callable[..., HasIds] = primary.encode_split
         self.encode_batch: Callable[..., Sequence[HasIds]] = primary.encode_batch
+        self.encode_batch_split: Callable[..., Sequence[HasIds]] = primary.encode_batch_split
         self.decode: Callable[..., str] = primary.decode
         self.decode_batch: Callable[..., list[str]] = primary.decode_batch
         self.token_to_id: Callable[[str], int | None] = primary.token_to_id
@@ -81,14 +83,25 @@ class FallbackBackend(BackendBase):
         self._reasons: set[str] = set()
 
     def encode_batch_flat(
-        self, texts: list[str], add_special_tokens: bool
+        self, texts: list[str], add_special_tokens: bool, split_special_tokens: bool
     ) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]:
-        return self.primary.encode_batch_flat(texts, add_special_tokens)
+        return self.primary.encode_batch_flat(texts, add_special_tokens, split_special_tokens)
+
+    def encode_segments(
+        self, segments: Sequence[tuple[str, bool]], add_special_tokens: bool
+    ) -> list[int]:
+        return self.primary.encode_segments(segments, add_special_tokens)
 
     def decode_stream(self, ids: list[int] | None, skip_special_tokens: bool) -> StreamStep | None:
         return self.primary.decode_stream(ids, skip_special_tokens)
 
-    def encode_failed(self, exc: BaseException, text: str, add_special_tokens: bool) -> list[int]:
+    def encode_failed(
+        self,
+        exc: BaseException,
+        text: str,
+        add_special_tokens: bool,
+        split_special_tokens: bool = False,
+    ) -> list[int]:
         check_text(exc, text)
         reason = describe(exc)
         if self._strict:
@@ -113,9 +126,9 @@ class FallbackBackend(BackendBase):
             path=self._path,
         )
         try:
-            ids: list[int] = (
-                self.reference.get().encode(text, add_special_tokens=add_special_tokens).ids
-            )
+            reference = self.reference.get()
+            encode = reference.encode_split if split_special_tokens else reference.encode
+            ids: list[int] = encode(text, add_special_tokens=add_special_tokens).ids
         except BaseException as ref_exc:
             check_text(ref_exc, text)
             raise EncodeError(

@@ -39,6 +39,13 @@ class FastokensBackend(BackendBase):
         self.tokenizer = tokenizer
         self.encode: Callable[..., HasIds] = tokenizer.encode
         self.encode_batch: Callable[..., Sequence[HasIds]] = tokenizer.encode_batch
+        # fastokens takes the switch per call, so the split forms are the same methods.
+        self.encode_split: Callable[..., HasIds] = functools.partial(
+            tokenizer.encode, split_special_tokens=True
+        )
+        self.encode_batch_split: Callable[..., Sequence[HasIds]] = functools.partial(
+            tokenizer.encode_batch, split_special_tokens=True
+        )
         self.decode: Callable[..., str] = tokenizer.decode
         self.decode_batch: Callable[..., list[str]] = tokenizer.decode_batch
         self.vocab_size: int = tokenizer.vocab_size
@@ -81,14 +88,20 @@ class FastokensBackend(BackendBase):
         return step
 
     def encode_batch_flat(
-        self, texts: list[str], add_special_tokens: bool
+        self, texts: list[str], add_special_tokens: bool, split_special_tokens: bool
     ) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]:
         import numpy as np
 
         ids, offsets = self.tokenizer.encode_batch_flat(
-            texts, add_special_tokens=add_special_tokens
+            texts, add_special_tokens=add_special_tokens, split_special_tokens=split_special_tokens
         )
         return np.frombuffer(ids, dtype=np.uint32), np.frombuffer(offsets, dtype=np.uint64)
+
+    def encode_segments(
+        self, segments: Sequence[tuple[str, bool]], add_special_tokens: bool
+    ) -> list[int]:
+        ids: list[int] = self.tokenizer.encode_segments(list(segments)).ids
+        return self.frame(ids) if add_special_tokens else ids
 
     def strip_limits(self) -> dict[str, Any]:
         return strip_limits(self.tokenizer)

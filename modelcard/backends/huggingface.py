@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -44,13 +45,46 @@ class HuggingFaceBackend(BackendBase):
         self.vocab_size: int = tokenizer.get_vocab_size(with_added_tokens=True)
         self.token_to_id: Callable[[str], int | None] = tokenizer.token_to_id
         self.id_to_token: Callable[[int], str | None] = tokenizer.id_to_token
+        self._splitting: Any | None = None
+        self._lock = threading.Lock()
+
+    def _splitter(self) -> Any:
+        """A second instance with ``encode_special_tokens`` on, set once, never flipped.
+
+        HF tokenizers keeps that switch per instance, not per call; flipping it on the
+        shared instance would change what other threads' encodes return.
+        """
+        splitting = self._splitting
+        if splitting is None:
+            with self._lock:
+                if self._splitting is None:
+                    from tokenizers import Tokenizer
+
+                    other = Tokenizer.from_str(self.tokenizer.to_str())
+                    other.encode_special_tokens = True
+                    self._splitting = other
+                splitting = self._splitting
+        return splitting
+
+    def encode_split(self, text: str, add_special_tokens: bool = False) -> HasIds:
+        encoding: HasIds = self._splitter().encode(text, add_special_tokens=add_special_tokens)
+        return encoding
+
+    def encode_batch_split(
+        self, texts: Sequence[str], add_special_tokens: bool = False
+    ) -> Sequence[HasIds]:
+        encodings: Sequence[HasIds] = self._splitter().encode_batch_fast(
+            texts, add_special_tokens=add_special_tokens
+        )
+        return encodings
 
     def encode_batch_flat(
-        self, texts: list[str], add_special_tokens: bool
+        self, texts: list[str], add_special_tokens: bool, split_special_tokens: bool
     ) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]:
         from .._flat import flatten
 
-        encodings = self.tokenizer.encode_batch_fast(texts, add_special_tokens=add_special_tokens)
+        tokenizer = self._splitter() if split_special_tokens else self.tokenizer
+        encodings = tokenizer.encode_batch_fast(texts, add_special_tokens=add_special_tokens)
         # Each encoding's ids become a list only while they are copied into the array.
         return flatten([len(e) for e in encodings], (i for e in encodings for i in e.ids))
 

@@ -48,7 +48,9 @@ class HybridBackend(BackendBase):
         self.vocab_size = encoder.vocab_size
         self.checks_ids = decoder.spec.checks_ids
         self.encode: Callable[..., HasIds] = encoder.encode
+        self.encode_split: Callable[..., HasIds] = encoder.encode_split
         self.encode_batch: Callable[..., Sequence[HasIds]] = encoder.encode_batch
+        self.encode_batch_split: Callable[..., Sequence[HasIds]] = encoder.encode_batch_split
         self.token_to_id: Callable[[str], int | None] = encoder.token_to_id
         self.id_to_token: Callable[[int], str | None] = encoder.id_to_token
 
@@ -72,17 +74,39 @@ class HybridBackend(BackendBase):
         return self._loaded().decode_stream(ids, skip_special_tokens)
 
     def encode_batch_flat(
-        self, texts: list[str], add_special_tokens: bool
+        self, texts: list[str], add_special_tokens: bool, split_special_tokens: bool
     ) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]:
-        return self.encoder.encode_batch_flat(texts, add_special_tokens)
+        return self.encoder.encode_batch_flat(texts, add_special_tokens, split_special_tokens)
 
-    def encode_failed(self, exc: BaseException, text: str, add_special_tokens: bool) -> list[int]:
-        return self.encoder.encode_failed(exc, text, add_special_tokens)
+    def encode_segments(
+        self, segments: Sequence[tuple[str, bool]], add_special_tokens: bool
+    ) -> list[int]:
+        return self.encoder.encode_segments(segments, add_special_tokens)
+
+    def encode_failed(
+        self,
+        exc: BaseException,
+        text: str,
+        add_special_tokens: bool,
+        split_special_tokens: bool = False,
+    ) -> list[int]:
+        return self.encoder.encode_failed(exc, text, add_special_tokens, split_special_tokens)
 
     def encode_batch_failed(
-        self, exc: BaseException, texts: Sequence[str], add_special_tokens: bool
+        self,
+        exc: BaseException,
+        texts: Sequence[str],
+        add_special_tokens: bool,
+        split_special_tokens: bool = False,
     ) -> list[list[int]]:
-        return self.encoder.encode_batch_failed(exc, texts, add_special_tokens)
+        return self.encoder.encode_batch_failed(
+            exc, texts, add_special_tokens, split_special_tokens
+        )
+
+    def encode_segments_failed(
+        self, exc: BaseException, segments: Sequence[tuple[str, bool]], add_special_tokens: bool
+    ) -> list[int]:
+        return self.encoder.encode_segments_failed(exc, segments, add_special_tokens)
 
     def get_vocab(self) -> dict[str, int]:
         return self.encoder.get_vocab()

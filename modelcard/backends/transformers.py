@@ -12,8 +12,10 @@ Install it with ``pip install "modelcard[transformers]"``.
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -46,16 +48,46 @@ class TransformersBackend(BackendBase):
         # warn on every long input, so lift it (ids do not change).
         tokenizer.model_max_length = _NO_LIMIT
         self.tokenizer = tokenizer
+        self._splitting: Any | None = None
+        self._lock = threading.Lock()
         self.vocab_size: int = len(tokenizer)
         self._vocab: dict[str, int] = tokenizer.get_vocab()
 
     def encode(self, text: str, add_special_tokens: bool = False) -> Encoding:
-        return Encoding(self.tokenizer.encode(text, add_special_tokens=add_special_tokens))
+        ids = self.tokenizer.encode(
+            text, add_special_tokens=add_special_tokens, split_special_tokens=False
+        )
+        return Encoding(ids)
+
+    def _splitter(self) -> Any:
+        """A copy that always splits special tokens.
+
+        transformers switches ``split_special_tokens`` by setting it on its backend
+        instance for the call, which races other threads; each copy keeps one setting.
+        """
+        splitting = self._splitting
+        if splitting is None:
+            with self._lock:
+                if self._splitting is None:
+                    other = copy.deepcopy(self.tokenizer)
+                    other.split_special_tokens = True
+                    other.encode("", split_special_tokens=True)  # set the switch once, now
+                    self._splitting = other
+                splitting = self._splitting
+        return splitting
+
+    def encode_split(self, text: str, add_special_tokens: bool = False) -> Encoding:
+        ids = self._splitter().encode(
+            text, add_special_tokens=add_special_tokens, split_special_tokens=True
+        )
+        return Encoding(ids)
 
     def encode_batch(
         self, texts: Sequence[str], add_special_tokens: bool = False
     ) -> list[Encoding]:
-        rows = self.tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]
+        rows = self.tokenizer(
+            list(texts), add_special_tokens=add_special_tokens, split_special_tokens=False
+        )["input_ids"]
         return [Encoding(row) for row in rows]
 
     def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:

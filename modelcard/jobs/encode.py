@@ -95,7 +95,7 @@ def encode_parsed(
     else:
         rows, texts = parsed.rows, parsed.values
     try:
-        ids, offsets = tok.encode_batch_flat(texts, add_special_tokens)
+        ids, offsets = tok.encode_batch_flat(texts, add_special_tokens=add_special_tokens)
     except (ModelCardError, ValueError, TypeError):
         rows, lists = _one_by_one(tok, parsed.source, rows, texts, add_special_tokens, bad)
         ids, offsets = flatten_rows(lists)
