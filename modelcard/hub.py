@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-import structlog
-
+from ._log import get_logger
 from .errors import (
     HubAccessError,
     HubError,
@@ -38,7 +37,7 @@ from .sources import COMPANION_FILES, TOKENIZER_FILE, ResolvedSource
 
 __all__ = ["HubEnvironment", "hub_environment", "resolve_hub"]
 
-log = structlog.get_logger("modelcard")
+log = get_logger("modelcard")
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _COMMIT = re.compile(r"[0-9a-f]{40}")

@@ -17,8 +17,7 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
+from ._log import get_logger
 from ._panic import describe, is_library_failure
 from .backends import AUTO, BACKENDS, BackendOptions, BackendRefusedError, Encoder
 from .backends.huggingface import HuggingFaceEncoder, load_hf_tokenizer
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["clear_cache", "fingerprint_files", "load_card"]
 
-log = structlog.get_logger("modelcard")
+log = get_logger("modelcard")
 
 _CACHE_SIZE = 8
 _cache: OrderedDict[Hashable, Tokenizer] = OrderedDict()

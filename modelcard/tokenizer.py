@@ -17,9 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import structlog
-
 from ._flat import flatten_rows
+from ._log import get_logger
 from ._panic import describe, is_library_failure
 from .backends.base import Encoder, strip_limits
 from .backends.huggingface import load_hf_tokenizer
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FlatBatch", "Tokenizer"]
 
-log = structlog.get_logger("modelcard")
+log = get_logger("modelcard")
 
 
 class FlatBatch(NamedTuple):
