@@ -230,11 +230,12 @@ def test_server_error_then_success(fake_hub: FakeHub) -> None:
 
 
 def test_persistent_server_error(fake_hub: FakeHub) -> None:
-    """A hub that keeps failing gives HubUnavailableError naming the repo and the fix."""
+    """A hub that keeps failing gives HubUnavailableError naming repo, status and fix."""
     fake_hub.add_dir("org/model", MINIMAL)
     fake_hub.fault.statuses = [503] * 20
-    with pytest.raises(HubUnavailableError, match=r"'org/model'.*'main'.*HF_HUB_OFFLINE"):
+    with pytest.raises(HubUnavailableError, match=r"'org/model'.*'main'.*HTTP 503.*HF_ENDPOINT"):
         ModelCard(model="org/model").load()
+    assert fake_hub.fault.statuses == [503] * 16  # four tries, then the error
 
 
 def test_connection_dropped_mid_download(fake_hub: FakeHub, tmp_path: Path) -> None:
@@ -280,14 +281,29 @@ def test_stalled_server_times_out(fake_hub: FakeHub) -> None:
     assert isinstance(info.value, TimeoutError)
 
 
-def test_bare_name_hint_when_a_local_dir_exists(
+def test_local_directory_shadows_a_hub_repo(
     fake_hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A bare name that the hub lacks but a local dir has suggests './name'."""
-    (tmp_path / "mymodel").mkdir()
+    """A 'namespace/name' that exists as a local directory loads from it and asks no hub."""
+    fake_hub.add_dir("org/model", FIXTURES / "gpt2")
+    (tmp_path / "org" / "model").mkdir(parents=True)
+    (tmp_path / "org" / "model" / "tokenizer.json").write_bytes(
+        (MINIMAL / "tokenizer.json").read_bytes()
+    )
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(HubNotFoundError, match=r"write './mymodel'"):
-        ModelCard(model="mymodel").load()
+    tok = ModelCard(model="org/model").load()
+    assert tok.source.kind == "local"
+    assert tok.encode("Hello, world!") == HELLO
+    assert fake_hub.requests == []
+
+
+def test_hub_failure_says_no_local_path_exists(
+    fake_hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repo the hub lacks, which is no local path either, says both, in case it was a path."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(HubNotFoundError, match=r"does not exist.*No local path 'fixtures/gpt3'"):
+        ModelCard(model="fixtures/gpt3").load()
 
 
 def test_env_read_at_import_in_a_fresh_process(fake_hub: FakeHub, tmp_path: Path) -> None:
