@@ -398,9 +398,11 @@ def _network_cause(exc: BaseException, request: _Request) -> tuple[str, str] | N
             return "unreachable", f"there is no route to {host}:{port} ({link.strerror})"
     for link in chain:
         if _named(link, "ConnectTimeout"):
-            return "timeout", f"connecting to {host}:{port} timed out"
+            return "timeout", f"connecting to {host}:{port} did not complete"
+        if _named(link, "ReadTimeout"):
+            return "timeout", f"{host}:{port} accepted the connection but sent no answer"
         if _named(link, "TimeoutException") or isinstance(link, TimeoutError):
-            return "timeout", f"{host}:{port} did not answer in time"
+            return "timeout", f"{host}:{port} timed out"
         if _named(link, "ProxyError"):
             return "proxy", f"the proxy failed ({_first_line(link, request.env.token)})"
         if _named(link, "RemoteProtocolError", "ReadError", "WriteError") or isinstance(
@@ -486,7 +488,8 @@ def _translate(exc: Exception, request: _Request, *, cached: bool | None = None)
         kind, text = network
         if kind == "timeout":
             raise HubTimeoutError(
-                f"No answer from {where} within {request.timeout:g} s: {text}{not_cached}. "
+                f"No answer from {where} within {request.timeout:g} s (DYN_HUB_TIMEOUT): "
+                f"{text}{not_cached}. "
                 "Raise DYN_HUB_TIMEOUT / --hub-timeout, or check your network and "
                 f"HF_ENDPOINT{use_cache}.{missing}"
             ) from exc
