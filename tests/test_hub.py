@@ -120,6 +120,23 @@ def test_offline_with_warm_cache(fake_hub: FakeHub, env: Callable[..., None]) ->
     assert offline.encode("Hello, world!") == HELLO
 
 
+def test_unreachable_hub_with_warm_cache(
+    fake_hub: FakeHub,
+    refused_endpoint: str,
+    env: Callable[..., None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A branch cached earlier loads from the cache when the hub cannot be reached, quietly."""
+    fake_hub.add_dir("org/model", FIXTURES / "minimal-bpe-chat")
+    online = ModelCard(model="org/model").load()
+    loader_module.clear_cache()
+    env(HF_ENDPOINT=refused_endpoint)
+    cached = ModelCard(model="org/model").load()
+    assert cached.source.commit == online.source.commit
+    assert cached.encode("Hello, world!") == HELLO
+    assert [r for r in caplog.records if r.name.startswith("huggingface_hub")] == []
+
+
 def test_offline_with_cold_cache(fake_hub: FakeHub, env: Callable[..., None]) -> None:
     """HF_HUB_OFFLINE=1 with nothing cached names the repo, the revision and the fix."""
     fake_hub.add_dir("org/model", MINIMAL)
