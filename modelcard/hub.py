@@ -483,6 +483,11 @@ def _translate(exc: Exception, request: _Request, *, cached: bool | None = None)
             f"{where} answered HTTP {status}{not_cached}. Retry later or check "
             f"HF_ENDPOINT{use_cache}."
         ) from exc
+    if isinstance(exc, hub.FileMetadataError):
+        raise HubUnavailableError(
+            f"{where} did not answer as a Hugging Face hub does ({cause}). Check HF_ENDPOINT "
+            "and any proxy in between."
+        ) from exc
     network = _network_cause(exc, request)
     if network is not None:
         kind, text = network

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import structlog
+from pytest_httpserver import HTTPServer
 
 from modelcard import (
     HubAccessError,
@@ -233,7 +235,7 @@ def test_one_commit_for_all_files(fake_hub: FakeHub) -> None:
         return response
 
     fake_hub.server.clear_all_handlers()
-    fake_hub.server.expect_request(__import__("re").compile(".*")).respond_with_handler(
+    fake_hub.server.expect_request(re.compile(".*")).respond_with_handler(
         move_branch_after_tokenizer
     )
     tok = ModelCard(model="org/model").load()
@@ -300,6 +302,18 @@ def test_stalled_server_times_out(fake_hub: FakeHub) -> None:
         ModelCard(model="org/model", hub_timeout=1.5).load()
     assert time.monotonic() - started < 10
     assert isinstance(info.value, TimeoutError)
+
+
+def test_endpoint_that_is_not_a_hub(
+    hub_server: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An HF_ENDPOINT that answers without the hub's headers is named as not being a hub."""
+    hub_server.expect_request(re.compile(".*")).respond_with_data("a plain web server")
+    monkeypatch.setenv("HF_ENDPOINT", hub_server.url_for("/").rstrip("/"))
+    with pytest.raises(
+        HubUnavailableError, match=r"did not answer as a Hugging Face hub.*HF_ENDPOINT"
+    ):
+        ModelCard(model="org/model").load()
 
 
 def test_local_directory_shadows_a_hub_repo(
