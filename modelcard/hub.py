@@ -379,13 +379,8 @@ def _status(exc: BaseException) -> int | None:
 
 def _network_cause(exc: BaseException, request: _Request) -> tuple[str, str] | None:
     """The kind ("dns", "refused", "tls", "timeout", ...) and wording of a network failure."""
-    parts = urlsplit(request.env.endpoint)
-    host = parts.hostname or request.env.endpoint
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        port = 443
     chain = list(_chain(exc))
+    host, port = _failed_host(chain, request.env.endpoint)
     for link in chain:
         if isinstance(link, socket.gaierror):
             detail = link.strerror or _first_line(link, None)
@@ -414,6 +409,22 @@ def _network_cause(exc: BaseException, request: _Request) -> tuple[str, str] | N
         if _named(link, "ConnectError", "NetworkError", "TransportError"):
             return "network", _first_line(link, request.env.token)
     return None
+
+
+def _failed_host(chain: list[BaseException], endpoint: str) -> tuple[str, int]:
+    """The host and port of the failed request (a redirect may have left the endpoint)."""
+    url = endpoint
+    for link in chain:
+        if _named(link, "RequestError"):
+            with contextlib.suppress(Exception):  # httpx raises when no request is attached
+                url = str(link.request.url)  # type: ignore[attr-defined]
+                break
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = 443
+    return parts.hostname or url, port
 
 
 def _cause_text(exc: BaseException, request: _Request) -> str:
