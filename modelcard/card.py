@@ -58,8 +58,8 @@ class ModelCard(BaseSettings):
     model: str = Field(
         description=(
             "A local directory holding tokenizer.json, a path to a tokenizer.json, or a "
-            "Hugging Face repo id ('namespace/name'). Paths start with '/', './', '../' or "
-            "'~' (or end in .json); anything else is a repo id."
+            "Hugging Face repo id ('namespace/name'). A path that exists here is loaded "
+            "locally; a name that exists nowhere here is a repo id."
         ),
     )
     tokenizer: str = Field(
@@ -109,7 +109,7 @@ class ModelCard(BaseSettings):
     hub_timeout: float = Field(
         default=60.0,
         gt=0,
-        description="Seconds to wait for the hub before giving up (whole resolution).",
+        description="Seconds a hub load may wait for the hub, retries included.",
     )
     fingerprint: str | None = Field(
         default=None,

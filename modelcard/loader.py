@@ -17,8 +17,7 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
+from ._log import get_logger
 from .backends import (
     TOKENIZER_JSON,
     BackendOptions,
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["clear_cache", "fingerprint_files", "load_card"]
 
-log = structlog.get_logger("modelcard")
+log = get_logger("modelcard")
 
 _CACHE_SIZE = 8
 _cache: OrderedDict[Hashable, Tokenizer] = OrderedDict()

@@ -1,14 +1,17 @@
 """Turn a model reference (``DYN_MODEL``) into the card's files on local disk.
 
-The rule that decides between a local path and a hub repo id is purely syntactic, so a
-repo id is never read as a relative path by accident and a path is never sent to the hub:
+Local first, as in transformers: a reference that names something on disk loads from
+disk, and only a name that exists nowhere here goes to the hub.
 
 * **Local path** when the value is absolute (``/x``), explicitly relative (``./x``,
   ``../x``, ``.``), starts with ``~``, contains a backslash or more than one ``/``, or
-  ends in ``.json``.
-* **Hub repo id** otherwise: ``name`` or ``namespace/name``, even when a directory of
-  that name happens to exist in the working directory. Write ``./name`` to load it.
-* Anything that is neither is rejected, and the error says which reading was tried.
+  ends in ``.json``. Such a value never goes to the hub; if nothing is there, that is a
+  :class:`~modelcard.errors.ModelNotFoundError`.
+* **Local path** too when a ``name`` or ``namespace/name`` exists, as a file or a
+  directory, relative to the working directory (``fixtures/gpt2``).
+* **Hub repo id** otherwise: a valid ``name`` or ``namespace/name`` that does not exist
+  here. A hub failure then also says that no local path of that name exists.
+* Anything else is rejected, and the error says which readings were tried.
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ def _repo_id_problem(model: str) -> str | None:
 
 
 def classify(model: str) -> tuple[Literal["local", "hub"], str]:
-    """Decide, from the text alone, whether ``model`` is a local path or a hub repo id.
+    """Decide whether ``model`` is a local path or a hub repo id (see the module docstring).
 
     Returns the kind and the reason, for messages.
     """
@@ -121,17 +124,17 @@ def classify(model: str) -> tuple[Literal["local", "hub"], str]:
     local_reason = _looks_local(model)
     if local_reason is not None:
         return "local", f"read as a local path because {local_reason}"
+    # lexists: a dangling symlink is a local path that is broken, not a hub repo id.
+    if os.path.lexists(model):
+        return "local", "read as a local path because it exists in the working directory"
     problem = _repo_id_problem(model)
     if problem is not None:
         raise InvalidModelError(
-            f"Model reference {show(model)} is not a local path (a path must start with '/', "
-            f"'./', '../' or '~', or end in '.json') and not a valid hub repo id ({problem}). "
-            "Fix DYN_MODEL / --model."
+            f"Model reference {show(model)} is neither an existing path (nothing of that name "
+            f"in {show(os.getcwd())}) nor a valid hub repo id ({problem}). Fix DYN_MODEL / "
+            "--model."
         )
-    return (
-        "hub",
-        "read as a hub repo id ('name' or 'namespace/name'; write './name' for a local directory)",
-    )
+    return "hub", "read as a hub repo id because no local path of that name exists"
 
 
 def _stat(path: Path, model: str, reason: str) -> os.stat_result:

@@ -20,8 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
+from .._log import get_logger
 from .._translate import describe
 from ..errors import BackendUnavailableError, EncodeError, TokenizerLoadError
 from . import registry
@@ -45,7 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FallbackBackend", "serve"]
 
-log = structlog.get_logger("modelcard")
+log = get_logger("modelcard")
 
 #: Distinct per-call reasons that get a warning of their own; later ones go to debug.
 _MAX_WARNED_REASONS = 256

@@ -14,8 +14,7 @@ import difflib
 import threading
 from collections.abc import Iterator
 
-import structlog
-
+from .._log import get_logger
 from . import fastokens, huggingface, transformers
 from .base import TOKENIZER_JSON, BackendSpec
 
@@ -37,7 +36,7 @@ __all__ = [
     "reload_plugins",
 ]
 
-log = structlog.get_logger("modelcard")
+log = get_logger("modelcard")
 
 ENTRY_POINT_GROUP = "modelcard.backends"
 #: Under ``tokenizer=auto``: the fastest backend that can serve the file.
