@@ -7,10 +7,10 @@ value is validated when the card is constructed, so a typo fails before anything
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import ByteSize, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from . import backends
@@ -22,22 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["ENV_PREFIX", "ModelCard"]
 
 ENV_PREFIX = "DYN_"
-_TRUE = {"1", "true", "yes", "on", "y", "t"}
-_FALSE = {"0", "false", "no", "off", "n", "f"}
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 10**3,
-    "kb": 10**3,
-    "kib": 2**10,
-    "m": 10**6,
-    "mb": 10**6,
-    "mib": 2**20,
-    "g": 10**9,
-    "gb": 10**9,
-    "gib": 2**30,
-}
-_SIZE = re.compile(r"\s*(\d+)\s*([a-z]*)\s*")
 
 
 def _env(field: str) -> str:
@@ -89,8 +73,8 @@ class ModelCard(BaseSettings):
         default=None,
         description="Hub revision: branch, tag or commit (default 'main'). Ignored for paths.",
     )
-    tokenizer_cache_bytes: int = Field(
-        default=0,
+    tokenizer_cache_bytes: ByteSize = Field(
+        default=ByteSize(0),
         ge=0,
         description=(
             "Memory budget of the backend's segment cache (fastokens has one), for chat "
@@ -142,32 +126,20 @@ class ModelCard(BaseSettings):
     def _normalise_decoder(cls, value: Any) -> str:
         return _backend_name("decoder", value, capability="decode")
 
-    @field_validator("tokenizer_fallback", mode="before")
+    @field_validator(
+        "tokenizer_fallback", "tokenizer_cache_bytes", "decoder_load", "hub_timeout", mode="wrap"
+    )
     @classmethod
-    def _parse_bool(cls, value: Any) -> bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        raise ValueError(
-            f"tokenizer_fallback / {_env('tokenizer_fallback')} must be a boolean "
-            f"(true/false, 1/0, yes/no, on/off), got {value!r}"
-        )
-
-    @field_validator("tokenizer_cache_bytes", mode="before")
-    @classmethod
-    def _parse_size(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            match = _SIZE.fullmatch(value.lower())
-            if match is None or match.group(2) not in _UNITS:
-                raise ValueError(
-                    f"tokenizer_cache_bytes / {_env('tokenizer_cache_bytes')} must be a byte "
-                    f"count such as 67108864, 64MiB or 100MB, got {value!r}"
-                )
-            return int(match.group(1)) * _UNITS[match.group(2)]
-        return value
+    def _name_the_variable(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        # pydantic parses booleans, byte sizes and numbers; the message adds the variable.
+        try:
+            return handler(value.strip() if isinstance(value, str) else value)
+        except ValidationError as exc:
+            field = str(info.field_name)
+            problem = exc.errors()[0]["msg"]
+            raise ValueError(f"{field} / {_env(field)}: {problem}, got {value!r}") from None
 
     @field_validator("decoder_load", mode="before")
     @classmethod

@@ -1,10 +1,14 @@
-"""The ``modelcard`` command.
+"""The ``modelcard`` command: one generator for every subcommand's flags.
 
-The card's flags are generated from ``ModelCard``'s fields (``--model``, ``--tokenizer``,
-``--tokenizer-fallback``/``--no-tokenizer-fallback``, ...), so they always match the
-keyword arguments and the ``DYN_*`` variables. A flag that is not given leaves the
-environment variable in charge. Failures print one line on stderr and exit non-zero:
-2 for invalid settings or arguments, 1 for a card that cannot be loaded or used.
+Each subcommand is a pydantic model (a :class:`Command`); pydantic-settings' ``CliApp``
+turns its fields into flags (kebab-case, ``--no-...`` for booleans, positional
+arguments). Every command that loads a card gets ``ModelCard``'s own fields as flags
+(:func:`card_command`), so a flag, its ``DYN_*`` variable and the keyword argument are
+one definition; a flag not given leaves the variable in charge.
+
+Exit codes: 0 ok, 1 the card or the data failed, 2 usage or settings, 130 interrupted.
+Every failure is one line on stderr. ``-v``/``-vv``/``-q`` and ``--version`` may stand
+anywhere on the line.
 """
 
 from __future__ import annotations
@@ -12,219 +16,242 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, NoReturn, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from .card import ModelCard
+from .card import ENV_PREFIX, ModelCard
 from .errors import ModelCardError
 
-__all__ = ["build_parser", "card_arguments", "card_from_args", "main"]
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Command",
+    "UsageError",
+    "card_command",
+    "main",
+]
 
+EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+#: Modules whose ``COMMANDS`` (name -> Command class) make up the command line; each
+#: imports what its command needs only when it runs.
+COMMAND_MODULES: tuple[str, ...] = (
+    "modelcard.commands",
+    "modelcard.verify.command",
+    "modelcard.jobs.command",
+)
+
+_EPILOG = (
+    "exit codes: 0 ok, 1 the card or the data failed, 2 usage or settings, 130 interrupted. "
+    "Options -v/-vv (more logging), -q (errors only) and --version may stand anywhere."
+)
 
 
-#: Modules that add a subcommand of their own, each with
-#: ``register(commands, card_arguments)``; they import heavy dependencies lazily.
-COMMAND_MODULES: tuple[str, ...] = ("modelcard.jobs.command", "modelcard.verify.command")
+class UsageError(Exception):
+    """The command line is wrong: exit 2 with this message."""
 
 
-def card_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one flag per ModelCard field to ``parser``."""
-    group = parser.add_argument_group(
-        "model card", "Each flag overrides its DYN_* environment variable."
+class Command(BaseModel):
+    """One subcommand: its fields are its flags; :meth:`run` returns the exit code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: The fields that are ModelCard's, set by :func:`card_command`.
+    card_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def run(self) -> int:
+        raise NotImplementedError
+
+    def card(self, **overrides: Any) -> ModelCard:
+        """The card: flags given, then ``DYN_*`` variables, then defaults."""
+        given = {name: getattr(self, name) for name in self.card_fields & self.model_fields_set}
+        return ModelCard(**{**given, **overrides})
+
+
+C = TypeVar("C", bound=type[Command])
+
+
+def card_command(command: C) -> C:
+    """``command`` with one flag per ModelCard field, generated from that field."""
+    fields: dict[str, Any] = {}
+    for name, info in ModelCard.model_fields.items():
+        env = f"{ENV_PREFIX}{name.upper()}"
+        required = info.is_required()
+        annotation: Any = info.annotation
+        fields[name] = (
+            annotation | None if required else annotation,
+            Field(
+                default=None if required else info.default,
+                description=f"{info.description} [env {env}]",
+            ),
+        )
+    made: Any = create_model(
+        command.__name__,
+        __base__=command,
+        __doc__=command.__doc__,
+        __module__=command.__module__,
+        **fields,
     )
-    for name, field in ModelCard.model_fields.items():
-        flag = "--" + name.replace("_", "-")
-        env = f"DYN_{name.upper()}"
-        help_text = f"{field.description} [env {env}]"
-        if field.annotation is bool:
-            group.add_argument(
-                flag,
-                dest=name,
-                action=argparse.BooleanOptionalAction,
-                default=argparse.SUPPRESS,
-                help=help_text,
-            )
-        else:
-            group.add_argument(flag, dest=name, default=argparse.SUPPRESS, help=help_text)
+    made.card_fields = frozenset(ModelCard.model_fields)
+    return made  # type: ignore[no-any-return]
 
 
-def card_from_args(args: argparse.Namespace) -> ModelCard:
-    """The ModelCard for parsed arguments: given flags, then DYN_* variables, then defaults."""
-    given = {name: getattr(args, name) for name in ModelCard.model_fields if hasattr(args, name)}
-    return ModelCard(**given)
+class _Parser(argparse.ArgumentParser):
+    """argparse, raising instead of printing a usage block and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
 
 
-def _print(data: Any, as_json: bool, human: Callable[[Any], str]) -> None:
-    sys.stdout.write((json.dumps(data, ensure_ascii=False) if as_json else human(data)) + "\n")
-
-
-def _inspect_text(info: dict[str, Any]) -> str:
-    rows: list[tuple[str, Any]] = [
-        ("model", f"{info['model']} ({info['source']})"),
-    ]
-    if info["source"] == "hub":
-        rows.append(("revision", f"{info['revision']} (commit {info['commit']})"))
-    rows.extend(("file", f"{name}: {path}") for name, path in info["files"].items())
-    backend = f"{info['backend']} (requested: {info['requested']})"
-    if info["decoder"] != info["backend"]:
-        backend += f", decoded by {info['decoder']}"
-    if info["fallback_reason"]:
-        backend += f"; fell back because: {info['fallback_reason']}"
-    rows += [
-        ("backend", backend),
-        ("vocab_size", info["vocab_size"]),
-        ("eos_token_ids", info["eos_token_ids"]),
-        ("bos_token_id", info["bos_token_id"]),
-        ("pad_token_id", info["pad_token_id"]),
-        (
-            "context_length",
-            f"{info['context_length']} (from {info['context_length_source']})"
-            if info["context_length"]
-            else None,
-        ),
-        ("special_tokens", info["special_tokens"] or None),
-        (
-            "chat_template",
-            f"{', '.join(info['chat_templates'])} (from {info['chat_template_source']})"
-            if info["chat_templates"]
-            else None,
-        ),
-        ("fingerprint", info["fingerprint"]),
-    ]
-    rows.extend(("warning", warning) for warning in info["warnings"])
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{key:<{width}}  {'-' if value is None else value}" for key, value in rows)
-
-
-def _cmd_inspect(args: argparse.Namespace) -> int:
-    tokenizer = card_from_args(args).load()
-    _print(tokenizer.describe(), args.json, _inspect_text)
-    return 0
-
-
-def _cmd_encode(args: argparse.Namespace) -> int:
-    tokenizer = card_from_args(args).load()
-    ids = tokenizer.encode(args.text, add_special_tokens=args.add_special_tokens)
-    _print(
-        {"ids": ids, "backend": tokenizer.backend},
-        args.json,
-        lambda data: " ".join(str(i) for i in data["ids"]),
-    )
-    return 0
-
-
-def _parse_ids(text: str) -> list[int]:
-    cleaned = text.strip().removeprefix("[").removesuffix("]")
-    parts = [p for p in cleaned.replace(",", " ").split() if p]
-    try:
-        return [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"IDS must be integers separated by spaces or commas (or a JSON list), got {text!r}"
-        ) from None
-
-
-def _cmd_decode(args: argparse.Namespace) -> int:
-    tokenizer = card_from_args(args).load()
-    text = tokenizer.decode(args.ids, skip_special_tokens=args.skip_special_tokens)
-    _print({"text": text, "backend": tokenizer.backend}, args.json, lambda data: data["text"])
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="modelcard",
-        description="Load a model's tokenizer (HF tokenizers or fastokens) and use it.",
-    )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    inspect = commands.add_parser("inspect", help="show the files found, the backend and why")
-    inspect.set_defaults(run=_cmd_inspect)
-
-    encode = commands.add_parser("encode", help="print the token ids of TEXT")
-    encode.add_argument("text", metavar="TEXT")
-    encode.add_argument(
-        "--add-special-tokens",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="apply the post-processor (e.g. prepend BOS); default off",
-    )
-    encode.set_defaults(run=_cmd_encode)
-
-    decode = commands.add_parser("decode", help="print the text of IDS")
-    decode.add_argument("ids", metavar="IDS", type=_parse_ids, help="e.g. '18 20 3' or '[18,20,3]'")
-    decode.add_argument(
-        "--skip-special-tokens",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="drop special tokens from the text; default off",
-    )
-    decode.set_defaults(run=_cmd_decode)
-
-    for sub in (inspect, encode, decode):
-        sub.add_argument("--json", action="store_true", help="machine-readable output")
-        card_arguments(sub)
+def _commands() -> dict[str, type[Command]]:
+    found: dict[str, type[Command]] = {}
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(commands, card_arguments)
-    return parser
+        found.update(importlib.import_module(name).COMMANDS)
+    return found
 
 
-def _configure_logging(verbosity: int) -> None:
-    import structlog
+def _parse(argv: list[str]) -> Command:
+    from pydantic_settings import CliApp, CliSettingsSource, CliSubCommand, get_subcommand
 
-    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.dev.ConsoleRenderer(colors=False),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=False,
+    subcommand: Any = CliSubCommand
+    fields: dict[str, Any] = {name: (subcommand[cls], ...) for name, cls in _commands().items()}
+    root: Any = create_model(
+        "modelcard",
+        __base__=BaseModel,
+        __doc__="Load a model's tokenizer and use it: inspect, encode, decode, verify, tokenize.",
+        **fields,
     )
+    root.cli_cmd = lambda self: None
+    source: Any = CliSettingsSource(
+        root,
+        root_parser=_Parser(prog="modelcard", epilog=_EPILOG),
+        cli_kebab_case=True,
+        cli_implicit_flags=True,
+        cli_hide_none_type=True,
+        cli_exit_on_error=False,
+        cli_use_class_docs_for_groups=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parsed = CliApp.run(root, cli_args=argv, cli_settings_source=source)
+    command = get_subcommand(parsed)
+    assert isinstance(command, Command)
+    return command
 
 
-def _one_line(error: ValidationError) -> str:
+def _global_options(argv: Sequence[str]) -> tuple[int, bool, list[str]]:
+    """Pull ``-v``/``-q``/``--version`` from anywhere before ``--``; the verbosity,
+    whether ``--version`` was asked for, and the rest."""
+    verbosity, version, rest = 0, False, list[str]()
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if arg in ("-v", "--verbose"):
+            verbosity += 1
+        elif arg.startswith("-v") and set(arg[1:]) == {"v"}:
+            verbosity += len(arg) - 1
+        elif arg in ("-q", "--quiet"):
+            verbosity = -1
+        elif arg == "--version":
+            version = True
+        else:
+            rest.append(arg)
+    return verbosity, version, rest
+
+
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"modelcard: {record.levelname.lower()}: {record.getMessage()}"
+
+
+@contextlib.contextmanager
+def _logging(verbosity: int) -> Iterator[None]:
+    """modelcard's events on stderr at the level asked for; the app's setup comes back after.
+
+    With no structlog configuration, the library logs through the stdlib logger
+    ``modelcard`` (see ``modelcard._log``); the hub client's chatter shows from INFO on.
+    """
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    logger = logging.getLogger("modelcard")
+    hub = logging.getLogger("huggingface_hub")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    saved = (logger.level, logger.propagate, hub.level)
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    if verbosity >= 2:
+        hub.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+        hub.setLevel(saved[2])
+
+
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def one_line(error: ValidationError) -> str:
+    """A settings error as one line naming the flag and the variable of each bad field."""
     parts = []
     for item in error.errors():
+        field = str(item["loc"][-1]) if item["loc"] else ""
         message = str(item["msg"]).removeprefix("Value error, ")
-        where = ".".join(str(p) for p in item["loc"])
+        names = f"{_flag(field)} / {ENV_PREFIX}{field.upper()}" if field else ""
         if item["type"] == "missing":
-            message = f"required; set DYN_{where.upper()} or --{where.replace('_', '-')}"
-        parts.append(message if where in message else f"{where}: {message}")
+            message = "required"
+        # Validators name the setting as "field / DYN_FIELD"; the command line says --field.
+        message = message.replace(f"{field} / {ENV_PREFIX}{field.upper()}", names)
+        parts.append(message if names and names in message else f"{names}: {message}")
     return "; ".join(parts)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    import structlog
+def _fail(message: str) -> None:
+    sys.stderr.write(f"modelcard: error: {message}\n")
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    previous = structlog.get_config()
-    _configure_logging(args.verbose)
-    try:
-        code: int = args.run(args)
-    except ValidationError as exc:
-        sys.stderr.write(f"modelcard: error: invalid settings: {_one_line(exc)}\n")
-        return EXIT_USAGE
-    except ModelCardError as exc:
-        sys.stderr.write(f"modelcard: error: {exc}\n")
-        return EXIT_FAILURE
-    except BrokenPipeError:
-        # The reader went away (`modelcard verify | head`): stop quietly, as cat does.
-        with contextlib.suppress(OSError):
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces a closed stream
-        return EXIT_FAILURE
-    finally:
-        # main() may be called in-process (tests, embedding); leave logging as it was.
-        structlog.configure(**previous)
-    return code
+
+def main(argv: Sequence[str] | None = None) -> int:
+    verbosity, version, args = _global_options(sys.argv[1:] if argv is None else argv)
+    if version:
+        from . import __version__
+
+        sys.stdout.write(f"modelcard {__version__}\n")
+        return EXIT_OK
+    with _logging(verbosity):
+        try:
+            try:
+                command = _parse(args)
+            except SystemExit as exc:  # --help
+                return int(exc.code or 0)
+            return command.run()
+        except UsageError as exc:
+            _fail(f"{exc} (modelcard --help for usage)")
+            return EXIT_USAGE
+        except ValidationError as exc:
+            _fail(f"invalid settings: {one_line(exc)}")
+            return EXIT_USAGE
+        except ModelCardError as exc:
+            _fail(str(exc))
+            return EXIT_FAILURE
+        except KeyboardInterrupt:
+            _fail("interrupted")
+            return EXIT_INTERRUPTED
+        except BrokenPipeError:
+            # The reader went away (`modelcard verify | head`): stop quietly, as cat does.
+            with contextlib.suppress(OSError):
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces a closed stream
+            return EXIT_FAILURE

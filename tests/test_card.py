@@ -96,7 +96,9 @@ def test_fallback_flag_parses_booleans(
 def test_fallback_flag_rejects_non_boolean(env: Callable[..., None]) -> None:
     """A non-boolean DYN_TOKENIZER_FALLBACK fails and says what it accepts."""
     env(DYN_MODEL="x/y", DYN_TOKENIZER_FALLBACK="maybe")
-    with pytest.raises(ValidationError, match=r"DYN_TOKENIZER_FALLBACK must be a boolean"):
+    with pytest.raises(
+        ValidationError, match=r"DYN_TOKENIZER_FALLBACK: Input should be a valid boolean"
+    ):
         ModelCard()
 
 

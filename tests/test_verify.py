@@ -455,10 +455,9 @@ def test_backend_and_reference_are_any_two_registered(capsys: pytest.CaptureFixt
 
 def test_unknown_backend_name_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     """An unknown --reference exits 2 and lists the registered backends."""
-    with pytest.raises(SystemExit) as info:
-        main(["verify", "--model", fixture_dir("gpt2"), "--reference", "tiktokenz"])
-    assert info.value.code == EXIT_USAGE
-    assert "huggingface (aliases: default, hf), fastokens, transformers" in capsys.readouterr().err
+    code, _, err = run(capsys, "--model", fixture_dir("gpt2"), "--reference", "tiktokenz")
+    assert code == EXIT_USAGE
+    assert "huggingface (aliases: default, hf), fastokens, transformers" in err
 
 
 class WrongDecoder:

@@ -363,7 +363,12 @@ def _batches(samples: Sequence[Sample]) -> Iterator[tuple[int, Sequence[Sample]]
         yield start, samples[start:]
 
 
-def _check(pair: _Pair, samples: Sequence[Sample], variant_chars: int | None) -> None:
+def _check(
+    pair: _Pair,
+    samples: Sequence[Sample],
+    variant_chars: int | None,
+    texts_done: Callable[[int], object] | None,
+) -> None:
     specials = _special_strings(pair.reference)
     pair.result.special_strings = len(specials)
     stream_every = 1 if variant_chars is None else STREAM_EVERY
@@ -383,6 +388,8 @@ def _check(pair: _Pair, samples: Sequence[Sample], variant_chars: int | None) ->
                 for i, (source, ids) in enumerate(good):
                     if ids is not None and (base + i) % stream_every == 0:
                         pair.compare_stream(source, ids)
+        if texts_done is not None:
+            texts_done(len(batch))
     pair.compare_random_decodes(pair.result.name)
 
 
@@ -394,9 +401,14 @@ def verify_model(
     variant_chars: int | None = VARIANT_CHARS,
     candidate: str | None = None,
     reference: str | None = None,
+    texts_done: Callable[[int], object] | None = None,
 ) -> TokenizerResult:
     """Compare ``candidate``'s encode, decode and stream with ``reference``'s on every sample
-    (built-in ones by default). Backends are named as in ``DYN_TOKENIZER``."""
+    (built-in ones by default). Backends are named as in ``DYN_TOKENIZER``.
+
+    ``texts_done(n)`` is called as texts are checked (duplicates and texts of a tokenizer
+    that could not be checked count as done), for a progress display.
+    """
     if isinstance(card, str):
         card = ModelCard(model=card)
     candidate = backends.canonical(candidate or default_candidate(), auto=False)
@@ -406,11 +418,15 @@ def verify_model(
         name=name or card.model, model=card.model, candidate=candidate, reference=reference
     )
     pair = _load_pair(result, card, candidate, reference)
+    given = builtin_samples() if samples is None else samples
     if pair is not None:
-        given = builtin_samples() if samples is None else samples
         unique = _unique(given)
         result.texts, result.duplicates = len(unique), len(given) - len(unique)
-        _check(pair, unique, variant_chars)
+        if texts_done is not None:
+            texts_done(result.duplicates)
+        _check(pair, unique, variant_chars, texts_done)
+    elif texts_done is not None:
+        texts_done(len(given))
     result.seconds = time.perf_counter() - started
     return result
 
@@ -421,6 +437,7 @@ def verify(
     *,
     names: Sequence[str] | None = None,
     progress: Callable[[TokenizerResult], None] | None = None,
+    texts_done: Callable[[int], object] | None = None,
     variant_chars: int | None = VARIANT_CHARS,
     candidate: str | None = None,
     reference: str | None = None,
@@ -439,6 +456,7 @@ def verify(
             variant_chars=variant_chars,
             candidate=candidate,
             reference=reference,
+            texts_done=texts_done,
         )
         if progress is not None:
             progress(result)

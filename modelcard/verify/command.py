@@ -1,26 +1,27 @@
 """``modelcard verify``: the command around :func:`modelcard.verify.verify`.
 
 Registered through ``modelcard.cli.COMMAND_MODULES``; it prints, the library does not.
+The progress bar goes to stderr (on a terminal, or with ``--progress``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from .. import backends
 from ..card import ModelCard
-from ..errors import TextsError
+from ..cli import Command, UsageError, card_command
 from .check import VARIANT_CHARS, VARIANTS, default_candidate, default_reference, verify
 from .results import TokenizerResult, VerifyReport
 from .texts import Sample, builtin_samples, default_shared_dir, find_tokenizers, read_texts
 
-__all__ = ["register"]
+__all__ = ["COMMANDS", "VerifyCommand"]
 
 
 def _result_line(result: TokenizerResult, width: int) -> str:
@@ -67,156 +68,153 @@ def _totals_line(report: VerifyReport) -> str:
     )
 
 
-def _targets(args: argparse.Namespace) -> tuple[list[ModelCard], list[str], bool]:
-    """The cards to check, their display names, and whether this is corpus mode."""
-    from ..cli import card_from_args
-
-    given = {name: getattr(args, name) for name in ModelCard.model_fields if hasattr(args, name)}
-    if args.corpus is None and ("model" in given or os.environ.get("DYN_MODEL")):
-        card = card_from_args(args)
-        return [card], [card.model], False
-    if "model" in given:
-        raise argparse.ArgumentTypeError("--model and --corpus exclude each other; give one.")
-    corpus = Path(args.corpus) if args.corpus else default_shared_dir() / "tokenizers"
-    if args.corpus and not corpus.is_dir():
-        raise argparse.ArgumentTypeError(
-            f"corpus {str(corpus)!r} is not a directory; give a directory whose subfolders "
-            "hold tokenizer.json files."
-        )
-    if not corpus.is_dir():
-        raise argparse.ArgumentTypeError(
-            f"no model given and no corpus at {str(corpus)!r}: give --model M (or set "
-            "DYN_MODEL) to check your model, or --corpus DIR for a directory of tokenizer folders."
-        )
-    given.pop("model", None)
-    folders = find_tokenizers(corpus)
-    if not folders:
-        raise argparse.ArgumentTypeError(f"no */tokenizer.json under {str(corpus)!r}.")
-    cards = [ModelCard(**given, model=str(folder.resolve())) for folder in folders]
-    return cards, [str(folder.relative_to(corpus)) for folder in folders], True
-
-
-def _samples(args: argparse.Namespace, corpus_mode: bool, skipped: list[str]) -> list[Sample]:
-    if args.texts:
-        return read_texts(args.texts, skipped)
-    shared_texts = default_shared_dir() / "texts"
-    if corpus_mode and shared_texts.is_dir():
-        return read_texts([shared_texts], skipped)
-    return builtin_samples()
-
-
 def _backend_name(value: str) -> str:
     try:
         return backends.canonical(value, auto=False)
     except backends.UnknownBackendError as exc:
-        raise argparse.ArgumentTypeError(
+        raise UsageError(
             f"{exc} Registered backends: {backends.describe_choices(auto=False)}"
         ) from None
 
 
-def _run(args: argparse.Namespace) -> int:
-    skipped: list[str] = []
-    try:
-        cards, names, corpus_mode = _targets(args)
-        samples = _samples(args, corpus_mode, skipped)
-    except (argparse.ArgumentTypeError, TextsError) as exc:
-        sys.stderr.write(f"modelcard: error: {exc}\n")
-        return 2
-    width = max(len(n) for n in names)
+@card_command
+class VerifyCommand(Command):
+    """Check one backend against another (fastokens vs HF by default) on your texts.
 
-    def show(result: TokenizerResult) -> None:
-        if not args.json:
-            sys.stdout.write(_result_line(result, width) + "\n")
-            sys.stdout.flush()
+    Encode texts with --backend (fallback off) and with --reference, with
+    add_special_tokens false and true and with the tokenizer's special-token strings
+    inserted; decode the reference's ids with both; stream a sample; report every
+    difference. Exit 1 on any mismatch. --tokenizer, --decoder and --tokenizer-fallback
+    are ignored; the other card settings apply to both (e.g. --tokenizer-cache-bytes).
+    """
 
-    variant_chars = None if args.full_variants else VARIANT_CHARS
-    if not args.json:
-        scope = "whole texts" if variant_chars is None else f"first {variant_chars} characters"
-        sys.stdout.write(
-            f"verify: {args.backend} vs {args.reference} on {len(samples):,} texts (encode, "
-            f"decode, stream), variants {', '.join(v for v, _, _ in VARIANTS)} (all but the "
-            f"first on {scope})\n"
-        )
-    report = verify(
-        cards,
-        samples,
-        names=names,
-        progress=show,
-        variant_chars=variant_chars,
-        candidate=args.backend,
-        reference=args.reference,
+    backend: str = Field(default_factory=default_candidate, description="the backend to check")
+    reference: str = Field(
+        default_factory=default_reference,
+        description="the backend to check against; 'transformers' shows where "
+        "transformers' AutoTokenizer differs",
     )
-    report.skipped = skipped
-    if args.json:
-        sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False) + "\n")
-    else:
-        if skipped:
-            sys.stdout.write(f"skipped {len(skipped)} files that are not UTF-8 text\n")
-        sys.stdout.write(_totals_line(report) + "\n")
-    return 0 if report.ok else 1
+    texts: list[Path] | None = Field(
+        default=None,
+        description="text files (.jsonl: a JSON string, list, {'text'} or {'messages'} per "
+        "line; anything else: one text) or directories of them, repeated or comma-separated; "
+        "default: a built-in sample of tricky strings, or in corpus mode "
+        "$MODELCARD_SHARED/texts (else ../shared/texts) when it exists",
+    )
+    corpus: Path | None = Field(
+        default=None,
+        description="check every folder with a tokenizer.json under this directory instead of "
+        "one model (without --model or DYN_MODEL: $MODELCARD_SHARED/tokenizers, else "
+        "../shared/tokenizers)",
+    )
+    full_variants: bool = Field(
+        default=False,
+        description=f"run every variant on whole texts and stream every text (default: the "
+        f"variants after the first check the first {VARIANT_CHARS} characters)",
+    )
+    on_error: Literal["fail", "skip"] = Field(
+        default="fail",
+        description="a texts line or file that cannot be read: 'fail' stops naming it; 'skip' "
+        "leaves it out and lists it at the end",
+    )
+    progress: bool | None = Field(
+        default=None, description="a progress bar on stderr; default: when stderr is a terminal"
+    )
+    json_output: bool = Field(default=False, alias="json", description="machine-readable report")
+
+    def _targets(self) -> tuple[list[ModelCard], list[str], bool]:
+        """The cards to check, their display names, and whether this is corpus mode."""
+        given_model = "model" in self.model_fields_set
+        if self.corpus is None and (given_model or os.environ.get("DYN_MODEL")):
+            card = self.card()
+            return [card], [card.model], False
+        if given_model:
+            raise UsageError("--model and --corpus exclude each other; give one")
+        corpus = self.corpus or default_shared_dir() / "tokenizers"
+        if self.corpus is not None and not corpus.is_dir():
+            raise UsageError(
+                f"corpus {str(corpus)!r} is not a directory; give a directory whose subfolders "
+                "hold tokenizer.json files"
+            )
+        if not corpus.is_dir():
+            raise UsageError(
+                f"no model given and no corpus at {str(corpus)!r}: give --model M (or set "
+                "DYN_MODEL) to check your model, or --corpus DIR for a directory of tokenizer "
+                "folders"
+            )
+        folders = find_tokenizers(corpus)
+        if not folders:
+            raise UsageError(f"no */tokenizer.json under {str(corpus)!r}")
+        cards = [self.card(model=str(folder.resolve())) for folder in folders]
+        return cards, [str(folder.relative_to(corpus)) for folder in folders], True
+
+    def _samples(self, corpus_mode: bool, skipped: list[str]) -> list[Sample]:
+        missing = [str(p) for p in self.texts or () if not p.exists()]
+        if missing and self.on_error == "fail":
+            raise UsageError(f"--texts {missing[0]!r} does not exist; give files or directories")
+        if self.texts:
+            return read_texts(self.texts, skipped, on_error=self.on_error)
+        shared_texts = default_shared_dir() / "texts"
+        if corpus_mode and shared_texts.is_dir():
+            return read_texts([shared_texts], skipped, on_error=self.on_error)
+        return builtin_samples()
+
+    def run(self) -> int:
+        candidate, reference = _backend_name(self.backend), _backend_name(self.reference)
+        cards, names, corpus_mode = self._targets()
+        skipped: list[str] = []
+        samples = self._samples(corpus_mode, skipped)
+        width = max(len(n) for n in names)
+        bar = _bar(self.progress, len(cards) * len(samples))
+
+        def show(result: TokenizerResult) -> None:
+            if not self.json_output:
+                line = _result_line(result, width) + "\n"
+                if bar is not None:
+                    bar.write(line.rstrip("\n"), file=sys.stdout)
+                else:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+
+        variant_chars = None if self.full_variants else VARIANT_CHARS
+        if not self.json_output:
+            scope = "whole texts" if variant_chars is None else f"first {variant_chars} characters"
+            sys.stdout.write(
+                f"verify: {candidate} vs {reference} on {len(samples):,} texts (encode, "
+                f"decode, stream), variants {', '.join(v for v, _, _ in VARIANTS)} (all but "
+                f"the first on {scope})\n"
+            )
+        try:
+            report = verify(
+                cards,
+                samples,
+                names=names,
+                progress=show,
+                texts_done=bar.update if bar is not None else None,
+                variant_chars=variant_chars,
+                candidate=candidate,
+                reference=reference,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        report.skipped = skipped
+        if self.json_output:
+            sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False) + "\n")
+        else:
+            for item in skipped:
+                sys.stdout.write(f"skipped {item}\n")
+            sys.stdout.write(_totals_line(report) + "\n")
+        return 0 if report.ok else 1
 
 
-def register(commands: Any, card_arguments: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add ``modelcard verify`` to the command's subparsers."""
-    parser = commands.add_parser(
-        "verify",
-        help="check one backend against another (fastokens vs HF) on your texts",
-        description=(
-            "Encode texts with --backend (fallback off) and with --reference, with "
-            "add_special_tokens false and true and with the tokenizer's special-token "
-            "strings inserted; decode the reference's ids with both; stream a sample; and "
-            "report every difference. Exit 1 on any mismatch, 2 on bad arguments. "
-            "--tokenizer, --decoder and --tokenizer-fallback are ignored; the other card "
-            "settings apply to both, e.g. --tokenizer-cache-bytes to check with the "
-            "segment cache on."
-        ),
-    )
-    parser.add_argument(
-        "--backend",
-        type=_backend_name,
-        default=default_candidate(),
-        metavar="NAME",
-        help=f"the backend to check (default: {default_candidate()})",
-    )
-    parser.add_argument(
-        "--reference",
-        type=_backend_name,
-        default=default_reference(),
-        metavar="NAME",
-        help=(
-            f"the backend to check against (default: {default_reference()}); 'transformers' "
-            "shows where transformers' AutoTokenizer differs"
-        ),
-    )
-    parser.add_argument(
-        "--texts",
-        nargs="+",
-        metavar="PATH",
-        help=(
-            "text files (.jsonl: one JSON string, list, {'text'} or {'messages'} per line; "
-            "anything else: one text) or directories of them; default: a built-in sample "
-            "of tricky strings, or in corpus mode $MODELCARD_SHARED/texts (else "
-            "../shared/texts) when it exists"
-        ),
-    )
-    parser.add_argument(
-        "--corpus",
-        nargs="?",
-        const="",
-        metavar="DIR",
-        help=(
-            "check every folder with a tokenizer.json under DIR instead of one model "
-            "(default DIR: $MODELCARD_SHARED/tokenizers, else ../shared/tokenizers)"
-        ),
-    )
-    parser.add_argument(
-        "--full-variants",
-        action="store_true",
-        help=(
-            f"run every variant on whole texts (default: only the plain one; the others "
-            f"check the first {VARIANT_CHARS} characters), about twice as slow"
-        ),
-    )
-    parser.add_argument("--json", action="store_true", help="machine-readable report")
-    card_arguments(parser)
-    parser.set_defaults(run=_run)
+def _bar(wanted: bool | None, total: int) -> Any:
+    show = sys.stderr.isatty() if wanted is None else wanted
+    if not show:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=" texts", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+COMMANDS: dict[str, type[Command]] = {"verify": VerifyCommand}

@@ -88,7 +88,7 @@ def _record(where: str, record: Any) -> list[Sample]:
     )
 
 
-def _jsonl(path: Path, name: str) -> Iterator[Sample]:
+def _jsonl(path: Path, name: str, skipped: list[str] | None) -> Iterator[Sample]:
     text = _decode(path.read_bytes(), path)
     # JSON Lines are separated by "\n" only: str.splitlines() would also cut at U+2028,
     # U+0085 and other characters that JSON strings may hold raw.
@@ -97,50 +97,73 @@ def _jsonl(path: Path, name: str) -> Iterator[Sample]:
             continue
         where = f"{name}:{number}"
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise TextsError(
-                f"{where} is not valid JSON ({exc.msg}, column {exc.colno}); each line of a "
-                ".jsonl file must be one JSON value. Give plain text files another extension."
-            ) from None
-        yield from _record(where, record)
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise TextsError(
+                    f"{where} is not valid JSON ({exc.msg}, column {exc.colno}); each line of "
+                    "a .jsonl file must be one JSON value. Give plain text files another "
+                    "extension, or pass --on-error skip."
+                ) from None
+            samples = _record(where, record)
+        except TextsError as exc:
+            if skipped is None:
+                raise
+            skipped.append(str(exc))
+            continue
+        yield from samples
 
 
-def _file(path: Path, name: str) -> Iterator[Sample]:
+def _file(path: Path, name: str, skipped: list[str] | None = None) -> Iterator[Sample]:
     if path.suffix == ".jsonl":
-        yield from _jsonl(path, name)
+        yield from _jsonl(path, name, skipped)
     else:
         yield Sample(name, _decode(path.read_bytes(), path))
 
 
 def read_texts(
-    paths: Iterable[str | os.PathLike[str]], skipped: list[str] | None = None
+    paths: Iterable[str | os.PathLike[str]],
+    skipped: list[str] | None = None,
+    *,
+    on_error: str = "fail",
 ) -> list[Sample]:
     """Every text in ``paths`` (files or directories, read recursively, in name order).
 
     Inside a directory, hidden files are left out, and so are files that are not UTF-8
     (their names are appended to ``skipped`` when given). A named file must be readable.
+    With ``on_error="skip"``, a bad line or file anywhere is left out and described in
+    ``skipped`` instead of raising TextsError.
     """
+    tolerant = on_error == "skip"
+    notes: list[str] = [] if skipped is None else skipped
     samples: list[Sample] = []
     for given in paths:
         root = Path(given)
         if root.is_file():
-            samples.extend(_file(root, root.name))
+            try:
+                samples.extend(_file(root, root.name, notes if tolerant else None))
+            except TextsError as exc:
+                if not tolerant:
+                    raise
+                notes.append(str(exc))
             continue
         if not root.is_dir():
-            raise TextsError(f"Texts path {str(root)!r} does not exist. Give files or directories.")
+            problem = f"Texts path {str(root)!r} does not exist. Give files or directories."
+            if not tolerant:
+                raise TextsError(problem)
+            notes.append(problem)
+            continue
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             relative = path.relative_to(root)
             if any(part.startswith(".") for part in relative.parts):
                 continue
             name = f"{root.name}/{relative.as_posix()}"
             try:
-                samples.extend(_file(path, name))
-            except TextsError:
-                if path.suffix == ".jsonl":
+                samples.extend(_file(path, name, notes if tolerant else None))
+            except TextsError as exc:
+                if path.suffix == ".jsonl" and not tolerant:
                     raise
-                if skipped is not None:
-                    skipped.append(name)
+                notes.append(str(exc) if tolerant else name)
     return samples
 
 
