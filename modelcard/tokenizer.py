@@ -153,9 +153,10 @@ class Tokenizer:
     ) -> list[int]:
         """Ids of ``(text, allow_special)`` pieces, encoded in one call.
 
-        Each piece is encoded on its own and the ids are joined; special-token strings
-        become control ids only in pieces with ``allow_special=True`` (say, what a chat
-        template wrote), never in the others (what a user wrote). With
+        Each piece is encoded on its own and the ids are joined, as fastokens'
+        ``encode_segments`` does: added tokens (special or not) match only in pieces
+        with ``allow_special=True`` (say, what a chat template wrote), never in the
+        others (what a user wrote), which are encoded as plain text. With
         ``add_special_tokens`` the post-processor's tokens (BOS...) go around the whole.
         """
         try:

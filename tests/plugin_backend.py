@@ -95,6 +95,9 @@ class PyBPE(BackendBase):
     def encode_split(self, text: str, add_special_tokens: bool = False) -> Encoding:
         return self._encode(text, self._split_plain)
 
+    def encode_ordinary(self, text: str) -> Encoding:
+        return self._encode(text, None)
+
     def encode_batch_split(
         self, texts: list[str], add_special_tokens: bool = False
     ) -> list[Encoding]:

@@ -131,10 +131,10 @@ def test_split_special_tokens_matches_the_reference(name: str) -> None:
 
 @pytest.mark.parametrize("name", CONTRACT)
 def test_segments_keep_control_tokens_only_where_allowed(name: str) -> None:
-    """encode_segments joins per-piece ids; special strings count only in allowed pieces."""
+    """encode_segments joins per-piece ids; added tokens match only in allowed pieces."""
     tok, ref = load(name), reference()
     segments = [("Hello<|endoftext|>", False), ("<|endoftext|>", True), (" wörld", False)]
-    ref_split = reference()
+    ref_split = reference()  # gpt2's one added token is special: splitting is "ordinary"
     ref_split.encode_special_tokens = True
     want = (
         ref_split.encode("Hello<|endoftext|>", add_special_tokens=False).ids

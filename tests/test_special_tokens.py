@@ -120,3 +120,15 @@ def test_segments_reject_what_is_not_pairs() -> None:
     tok = loaded("gpt2", "fastokens")
     with pytest.raises(TypeError, match=r"\(str, bool\) pairs"):
         tok.encode_segments(["just a string"])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_disallowed_segments_match_no_added_token_at_all(backend: str) -> None:
+    """A disallowed piece is plain text, non-special added tokens (<tool_call>) included."""
+    tok = loaded("qwen2.5", backend)
+    tool_call = tok.token_to_id("<tool_call>")
+    assert tool_call in tok.encode("x<tool_call>y", split_special_tokens=True)  # split keeps it
+    ids = tok.encode_segments([("x<tool_call>y<|im_end|>", False), ("<tool_call>", True)])
+    assert ids.count(tool_call) == 1  # only the allowed piece's
+    assert tok.token_to_id("<|im_end|>") not in ids
+    assert tok.decode(ids) == "x<tool_call>y<|im_end|><tool_call>"

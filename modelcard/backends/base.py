@@ -128,6 +128,10 @@ class Backend(Protocol):
         """:meth:`encode`, with special-token strings in ``text`` as ordinary text."""
         ...
 
+    def encode_ordinary(self, text: str) -> HasIds:
+        """``text`` with no added token matched at all (special or not), no post-processor."""
+        ...
+
     def encode_batch(
         self, texts: Sequence[str], add_special_tokens: bool = False
     ) -> Sequence[HasIds]:
@@ -157,9 +161,10 @@ class Backend(Protocol):
     def encode_segments(
         self, segments: Sequence[tuple[str, bool]], add_special_tokens: bool
     ) -> list[int]:
-        """Ids of ``(text, allow_special)`` pieces, each encoded on its own and joined;
-        special-token strings count only where ``allow_special`` is true. With
-        ``add_special_tokens`` the post-processor's tokens go around the whole."""
+        """Ids of ``(text, allow_special)`` pieces, each encoded on its own and joined:
+        :meth:`encode` where ``allow_special`` is true, :meth:`encode_ordinary` (no added
+        token matches) where it is false. With ``add_special_tokens`` the post-processor's
+        tokens go around the whole."""
         ...
 
     def decode_stream(self, ids: list[int] | None, skip_special_tokens: bool) -> StreamStep | None:
@@ -172,8 +177,12 @@ class Backend(Protocol):
         text: str,
         add_special_tokens: bool,
         split_special_tokens: bool = False,
+        *,
+        ordinary: bool = False,
     ) -> list[int]:
-        """An encode raised ``exc``: return ids some other way, or raise EncodeError."""
+        """An encode raised ``exc``: return ids some other way, or raise EncodeError.
+
+        ``split_special_tokens`` and ``ordinary`` say which encode it was."""
         ...
 
     def encode_batch_failed(
@@ -227,6 +236,9 @@ class BackendBase:
     def encode_split(self, text: str, add_special_tokens: bool = False) -> HasIds:
         raise NotImplementedError(f"{self.name} cannot encode special-token strings as text")
 
+    def encode_ordinary(self, text: str) -> HasIds:
+        raise NotImplementedError(f"{self.name} cannot encode text without its added tokens")
+
     def encode_batch_split(
         self, texts: Sequence[str], add_special_tokens: bool = False
     ) -> Sequence[HasIds]:
@@ -246,8 +258,10 @@ class BackendBase:
     ) -> list[int]:
         ids: list[int] = []
         for text, allow_special in segments:
-            encode = self.encode if allow_special else self.encode_split
-            ids += encode(text, add_special_tokens=False).ids
+            if allow_special:
+                ids += self.encode(text, add_special_tokens=False).ids
+            else:
+                ids += self.encode_ordinary(text).ids
         return self.frame(ids) if add_special_tokens else ids
 
     def frame(self, ids: list[int]) -> list[int]:
@@ -271,6 +285,8 @@ class BackendBase:
         text: str,
         add_special_tokens: bool,
         split_special_tokens: bool = False,
+        *,
+        ordinary: bool = False,
     ) -> list[int]:
         check_text(exc, text)
         raise EncodeError(
@@ -302,11 +318,13 @@ class BackendBase:
         check_segments(exc, segments)
         ids: list[int] = []
         for text, allow_special in segments:
-            encode = self.encode if allow_special else self.encode_split
             try:
-                ids += encode(text, add_special_tokens=False).ids
+                if allow_special:
+                    ids += self.encode(text, add_special_tokens=False).ids
+                else:
+                    ids += self.encode_ordinary(text).ids
             except BaseException as one:
-                ids += self.encode_failed(one, text, False, not allow_special)
+                ids += self.encode_failed(one, text, False, ordinary=not allow_special)
         return self.frame(ids) if add_special_tokens else ids
 
     def get_vocab(self) -> dict[str, int]:

@@ -69,6 +69,7 @@ class FallbackBackend(BackendBase):
         self.checks_ids = primary.checks_ids
         self.encode: Callable[..., HasIds] = primary.encode
         self.encode_split: Callable[..., HasIds] = primary.encode_split
+        self.encode_ordinary: Callable[..., HasIds] = primary.encode_ordinary
         self.encode_batch: Callable[..., Sequence[HasIds]] = primary.encode_batch
         self.encode_batch_split: Callable[..., Sequence[HasIds]] = primary.encode_batch_split
         self.decode: Callable[..., str] = primary.decode
@@ -100,6 +101,8 @@ class FallbackBackend(BackendBase):
         text: str,
         add_special_tokens: bool,
         split_special_tokens: bool = False,
+        *,
+        ordinary: bool = False,
     ) -> list[int]:
         check_text(exc, text)
         reason = describe(exc)
@@ -126,8 +129,11 @@ class FallbackBackend(BackendBase):
         )
         try:
             reference = self.reference.get()
-            encode = reference.encode_split if split_special_tokens else reference.encode
-            ids: list[int] = encode(text, add_special_tokens=add_special_tokens).ids
+            if ordinary:
+                ids: list[int] = reference.encode_ordinary(text).ids
+            else:
+                encode = reference.encode_split if split_special_tokens else reference.encode
+                ids = encode(text, add_special_tokens=add_special_tokens).ids
         except BaseException as ref_exc:
             check_text(ref_exc, text)
             raise EncodeError(

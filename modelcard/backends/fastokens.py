@@ -46,6 +46,7 @@ class FastokensBackend(BackendBase):
         self.encode_batch_split: Callable[..., Sequence[HasIds]] = functools.partial(
             tokenizer.encode_batch, split_special_tokens=True
         )
+        self.encode_ordinary: Callable[..., HasIds] = tokenizer.encode_ordinary
         self.decode: Callable[..., str] = tokenizer.decode
         self.decode_batch: Callable[..., list[str]] = tokenizer.decode_batch
         self.vocab_size: int = tokenizer.vocab_size

@@ -46,6 +46,7 @@ class HuggingFaceBackend(BackendBase):
         self.token_to_id: Callable[[str], int | None] = tokenizer.token_to_id
         self.id_to_token: Callable[[int], str | None] = tokenizer.id_to_token
         self._splitting: Any | None = None
+        self._ordinary: Any | None = None
         self._lock = threading.Lock()
 
     def _splitter(self) -> Any:
@@ -65,6 +66,31 @@ class HuggingFaceBackend(BackendBase):
                     self._splitting = other
                 splitting = self._splitting
         return splitting
+
+    def _no_added_tokens(self) -> Any:
+        """A third instance where no added token matches: every one is marked special and
+        ``encode_special_tokens`` is on (set once, never flipped), as fastokens'
+        ``encode_ordinary`` encodes."""
+        ordinary = self._ordinary
+        if ordinary is None:
+            with self._lock:
+                if self._ordinary is None:
+                    import json
+
+                    from tokenizers import Tokenizer
+
+                    document = json.loads(self.tokenizer.to_str())
+                    for token in document.get("added_tokens") or []:
+                        token["special"] = True
+                    other = Tokenizer.from_str(json.dumps(document))
+                    other.encode_special_tokens = True
+                    self._ordinary = other
+                ordinary = self._ordinary
+        return ordinary
+
+    def encode_ordinary(self, text: str) -> HasIds:
+        encoding: HasIds = self._no_added_tokens().encode(text, add_special_tokens=False)
+        return encoding
 
     def encode_split(self, text: str, add_special_tokens: bool = False) -> HasIds:
         encoding: HasIds = self._splitter().encode(text, add_special_tokens=add_special_tokens)

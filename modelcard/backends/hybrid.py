@@ -49,6 +49,7 @@ class HybridBackend(BackendBase):
         self.checks_ids = decoder.spec.checks_ids
         self.encode: Callable[..., HasIds] = encoder.encode
         self.encode_split: Callable[..., HasIds] = encoder.encode_split
+        self.encode_ordinary: Callable[..., HasIds] = encoder.encode_ordinary
         self.encode_batch: Callable[..., Sequence[HasIds]] = encoder.encode_batch
         self.encode_batch_split: Callable[..., Sequence[HasIds]] = encoder.encode_batch_split
         self.token_to_id: Callable[[str], int | None] = encoder.token_to_id
@@ -89,8 +90,12 @@ class HybridBackend(BackendBase):
         text: str,
         add_special_tokens: bool,
         split_special_tokens: bool = False,
+        *,
+        ordinary: bool = False,
     ) -> list[int]:
-        return self.encoder.encode_failed(exc, text, add_special_tokens, split_special_tokens)
+        return self.encoder.encode_failed(
+            exc, text, add_special_tokens, split_special_tokens, ordinary=ordinary
+        )
 
     def encode_batch_failed(
         self,

@@ -49,6 +49,7 @@ class TransformersBackend(BackendBase):
         tokenizer.model_max_length = _NO_LIMIT
         self.tokenizer = tokenizer
         self._splitting: Any | None = None
+        self._ordinary: Any | None = None
         self._lock = threading.Lock()
         self.vocab_size: int = len(tokenizer)
         self._vocab: dict[str, int] = tokenizer.get_vocab()
@@ -81,6 +82,20 @@ class TransformersBackend(BackendBase):
             text, add_special_tokens=add_special_tokens, split_special_tokens=True
         )
         return Encoding(ids)
+
+    def encode_ordinary(self, text: str) -> Encoding:
+        # transformers has no such call; its tokenizers instance, with no added token
+        # allowed to match, is the nearest thing to what it would do.
+        ordinary = self._ordinary
+        if ordinary is None:
+            with self._lock:
+                if self._ordinary is None:
+                    from .huggingface import HuggingFaceBackend
+
+                    inner = copy.deepcopy(self.tokenizer._tokenizer)
+                    self._ordinary = HuggingFaceBackend(inner)
+                ordinary = self._ordinary
+        return Encoding(ordinary.encode_ordinary(text).ids)
 
     def encode_batch(
         self, texts: Sequence[str], add_special_tokens: bool = False
