@@ -504,3 +504,30 @@ def test_streams_are_compared() -> None:
     assert some.streams == 2 * 16 // verify_module.STREAM_EVERY  # both skip values
     assert every.streams == 2 * 16
     assert some.stream_mismatches == every.stream_mismatches == 0
+
+
+def test_on_error_skip_reads_past_bad_lines(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--on-error skip leaves out a bad line, checks the rest and names what it skipped."""
+    texts = tmp_path / "t.jsonl"
+    texts.write_text('"good one"\n{not json\n"good two"\n', encoding="utf-8")
+    code, out, err = run(capsys, "--model", fixture_dir("gpt2"), "--texts", str(texts))
+    assert code == EXIT_MISMATCH
+    assert "t.jsonl:2 is not valid JSON" in err
+    code, out, _ = run(
+        capsys, "--model", fixture_dir("gpt2"), "--texts", str(texts), "--on-error", "skip"
+    )
+    assert code == 0
+    assert "skipped t.jsonl:2 is not valid JSON" in out
+    assert "2 texts" in out
+
+
+def test_progress_bar_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    """--progress draws a bar on stderr; stdout keeps only the report."""
+    code, out, err = run(capsys, "--model", fixture_dir("gpt2"), "--progress")
+    assert code == 0
+    assert "texts" in err
+    assert "%" in err
+    assert "\r" not in out
+    assert out.rstrip().endswith("OK")
