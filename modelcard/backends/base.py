@@ -35,6 +35,7 @@ __all__ = [
     "BackendRefusedError",
     "BackendSpec",
     "Capability",
+    "Delegating",
     "Encoding",
     "HasIds",
     "Loader",
@@ -340,6 +341,64 @@ class BackendBase:
 
     def stats(self) -> dict[str, Any]:
         return {}
+
+
+class Delegating(BackendBase):
+    """A backend built around another (``inner``): every call goes to it unless a
+    subclass says otherwise. The hot-path calls are the inner backend's own attributes,
+    so wrapping adds no frame. Batch and segment failures use :class:`BackendBase`'s
+    per-input retry, which calls this backend's :meth:`encode_failed`."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.decoder = inner.decoder
+        self.vocab_size = inner.vocab_size
+        self.checks_ids = inner.checks_ids
+        self.encode: Callable[..., HasIds] = inner.encode
+        self.encode_split: Callable[..., HasIds] = inner.encode_split
+        self.encode_ordinary: Callable[..., HasIds] = inner.encode_ordinary
+        self.encode_batch: Callable[..., Sequence[HasIds]] = inner.encode_batch
+        self.encode_batch_split: Callable[..., Sequence[HasIds]] = inner.encode_batch_split
+        self.decode: Callable[..., str] = inner.decode
+        self.decode_batch: Callable[..., list[str]] = inner.decode_batch
+        self.token_to_id: Callable[[str], int | None] = inner.token_to_id
+        self.id_to_token: Callable[[int], str | None] = inner.id_to_token
+
+    def encode_batch_flat(
+        self, texts: list[str], add_special_tokens: bool, split_special_tokens: bool
+    ) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]:
+        return self.inner.encode_batch_flat(texts, add_special_tokens, split_special_tokens)
+
+    def encode_segments(
+        self, segments: Sequence[tuple[str, bool]], add_special_tokens: bool
+    ) -> list[int]:
+        return self.inner.encode_segments(segments, add_special_tokens)
+
+    def decode_stream(self, ids: list[int] | None, skip_special_tokens: bool) -> StreamStep | None:
+        return self.inner.decode_stream(ids, skip_special_tokens)
+
+    def encode_failed(
+        self,
+        exc: BaseException,
+        text: str,
+        add_special_tokens: bool,
+        split_special_tokens: bool = False,
+        *,
+        ordinary: bool = False,
+    ) -> list[int]:
+        return self.inner.encode_failed(
+            exc, text, add_special_tokens, split_special_tokens, ordinary=ordinary
+        )
+
+    def get_vocab(self) -> dict[str, int]:
+        return self.inner.get_vocab()
+
+    def strip_limits(self) -> dict[str, Any]:
+        return self.inner.strip_limits()
+
+    def stats(self) -> dict[str, Any]:
+        return self.inner.stats()
 
 
 def _probe_frame(encode: Callable[..., HasIds]) -> tuple[list[int], list[int]]:

@@ -17,7 +17,7 @@ With fallback off the call raises ``EncodeError`` instead.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._log import get_logger
@@ -27,20 +27,17 @@ from . import registry
 from .base import (
     TOKENIZER_JSON,
     Backend,
-    BackendBase,
     BackendOptions,
     BackendRefusedError,
     BackendSpec,
-    HasIds,
-    StreamStep,
+    Delegating,
     TokenizerFile,
     check_text,
 )
 from .lazy import LazyBackend
 
 if TYPE_CHECKING:
-    import numpy as np
-    from numpy.typing import NDArray
+    pass
 
 __all__ = ["FallbackBackend", "serve"]
 
@@ -55,45 +52,20 @@ _BROKEN_FILE_HINT = {
 }
 
 
-class FallbackBackend(BackendBase):
+class FallbackBackend(Delegating):
     """``primary`` serves; an input it fails on is encoded by ``reference``."""
 
     def __init__(
         self, primary: Backend, reference: LazyBackend, *, strict: bool, path: str
     ) -> None:
+        super().__init__(primary)
         self.primary = primary
         self.reference = reference
-        self.name = primary.name
-        self.decoder = primary.decoder
-        self.vocab_size = primary.vocab_size
-        self.checks_ids = primary.checks_ids
-        self.encode: Callable[..., HasIds] = primary.encode
-        self.encode_split: Callable[..., HasIds] = primary.encode_split
-        self.encode_ordinary: Callable[..., HasIds] = primary.encode_ordinary
-        self.encode_batch: Callable[..., Sequence[HasIds]] = primary.encode_batch
-        self.encode_batch_split: Callable[..., Sequence[HasIds]] = primary.encode_batch_split
-        self.decode: Callable[..., str] = primary.decode
-        self.decode_batch: Callable[..., list[str]] = primary.decode_batch
-        self.token_to_id: Callable[[str], int | None] = primary.token_to_id
-        self.id_to_token: Callable[[int], str | None] = primary.id_to_token
         self._strict = strict
         self._path = path
         self._lock = threading.Lock()
         self._count = 0
         self._reasons: set[str] = set()
-
-    def encode_batch_flat(
-        self, texts: list[str], add_special_tokens: bool, split_special_tokens: bool
-    ) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]:
-        return self.primary.encode_batch_flat(texts, add_special_tokens, split_special_tokens)
-
-    def encode_segments(
-        self, segments: Sequence[tuple[str, bool]], add_special_tokens: bool
-    ) -> list[int]:
-        return self.primary.encode_segments(segments, add_special_tokens)
-
-    def decode_stream(self, ids: list[int] | None, skip_special_tokens: bool) -> StreamStep | None:
-        return self.primary.decode_stream(ids, skip_special_tokens)
 
     def encode_failed(
         self,
@@ -141,12 +113,6 @@ class FallbackBackend(BackendBase):
                 f"({describe(ref_exc)}) failed to encode a {len(text)}-character input."
             ) from ref_exc
         return ids
-
-    def get_vocab(self) -> dict[str, int]:
-        return self.primary.get_vocab()
-
-    def strip_limits(self) -> dict[str, Any]:
-        return self.primary.strip_limits()
 
     def stats(self) -> dict[str, Any]:
         return {**self.primary.stats(), "encode_fallbacks": self._count}
