@@ -11,15 +11,12 @@ after ``load()``, ``eager`` before ``load()`` returns.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import BackendUnavailableError
 from . import registry
 from .base import Backend, BackendRefusedError, BackendSpec, Delegating, StreamStep, TokenizerFile
 from .lazy import LazyBackend
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["HybridBackend", "pair"]
 
