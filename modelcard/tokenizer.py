@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from ._flat import flatten_rows
-from ._ids import bad_id, check_ids, id_list
+from ._ids import MAX_ID, bad_id, check_ids, id_list
 from ._translate import decode_failure
 from .chat import render_chat, select_template
 from .companions import SPECIAL_TOKEN_NAMES
@@ -254,11 +254,13 @@ class Tokenizer:
         return found
 
     def id_to_token(self, token_id: int) -> str | None:
-        """The token string of ``token_id``, or None when the id is not in the vocabulary."""
+        """The token string of ``token_id``, or None when no token has that id."""
         if isinstance(token_id, bool) or not hasattr(token_id, "__index__"):
             raise bad_id([token_id])
         token_id = token_id.__index__()
-        if not 0 <= token_id < self.vocab_size:
+        # Not a range check on vocab_size: that counts tokens, and a vocabulary with gaps
+        # (cl100k's) has ids above it.
+        if not 0 <= token_id <= MAX_ID:
             return None
         token: str | None = self._backend.id_to_token(token_id)
         return token

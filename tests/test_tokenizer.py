@@ -223,3 +223,21 @@ def test_cache_notices_changed_files(tmp_path: Path) -> None:
     second = ModelCard(model=str(tmp_path)).load()
     assert first is not second
     assert first.fingerprint != second.fingerprint
+
+
+def test_id_to_token_past_a_vocabulary_with_gaps(tmp_path: Path) -> None:
+    """Ids above vocab_size still name their tokens when the vocabulary has gaps.
+
+    vocab_size counts tokens (as HF tokenizers and transformers do); a vocabulary with a
+    gap has ids above that count, as cl100k's special tokens are.
+    """
+    import json
+
+    document = json.loads((FIXTURES / "gpt2" / "tokenizer.json").read_text("utf-8"))
+    document["model"]["vocab"]["<|gap|>"] = 50300  # ids 50257-50299 are unused
+    (tmp_path / "tokenizer.json").write_text(json.dumps(document), "utf-8")
+    tok = ModelCard(model=str(tmp_path)).load()
+    assert tok.vocab_size == 50258  # tokens, not the largest id + 1
+    assert tok.id_to_token(50300) == "<|gap|>"
+    assert tok.id_to_token(50299) is None
+    assert tok.decode([64, 50300]) == "a<|gap|>"
