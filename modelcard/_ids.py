@@ -32,16 +32,15 @@ def check_ids(ids: list[Any], *, library_checks: bool) -> None:
     """Raise InvalidTokenIdError unless every id is a non-negative 32-bit int.
 
     ``library_checks``: the decoding library rejects negative, non-int and too-large ids
-    itself, so only bools (which every library takes as 0 and 1) are looked for. The
-    checks run in C: building an unsigned 32-bit array, and a bool scan only when 0 or 1
-    is present at all.
+    itself, so only bools (which every library takes as 0 and 1) are looked for. Both
+    checks run in C: building an unsigned 32-bit array, and a scan of the ids' types.
     """
     if not library_checks:
         try:
             array("I", ids)
         except (TypeError, OverflowError, ValueError):
             raise bad_id(ids) from None
-    if (True in ids or False in ids) and bool in set(map(type, ids)):
+    if bool in map(type, ids):
         raise bad_id(ids)
 
 

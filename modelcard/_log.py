@@ -20,9 +20,8 @@ event on a hot path is free unless someone asked for debug.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
-
-import structlog
 
 __all__ = ["NAME", "Logger", "get_logger"]
 
@@ -36,12 +35,11 @@ _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime
 class Logger:
     """The logger of one modelcard module: structlog when configured, stdlib otherwise."""
 
-    __slots__ = ("_stdlib", "_structlog")
+    __slots__ = ("_name", "_stdlib")
 
     def __init__(self, name: str) -> None:
+        self._name = name
         self._stdlib = logging.getLogger(name)
-        # A lazy proxy: it binds on each call, so it follows configuration done later.
-        self._structlog = structlog.get_logger(name)
 
     def debug(self, event: str, **data: Any) -> None:
         self._emit(logging.DEBUG, "debug", event, data)
@@ -56,8 +54,11 @@ class Logger:
         self._emit(logging.ERROR, "error", event, data)
 
     def _emit(self, level: int, method: str, event: str, data: dict[str, Any]) -> None:
-        if structlog.is_configured():
-            getattr(self._structlog, method)(event, **data)
+        # An application that configured structlog has imported it; modelcard does not
+        # import it otherwise (structlog's import pulls in rich and pygments when present).
+        structlog = sys.modules.get("structlog")
+        if structlog is not None and structlog.is_configured():
+            getattr(structlog.get_logger(self._name), method)(event, **data)
             return
         stdlib = self._stdlib
         if not stdlib.isEnabledFor(level):

@@ -165,18 +165,21 @@ class ModelCard(BaseSettings):
 
 def _backend_name(field: str, value: Any, *, capability: backends.base.Capability) -> str:
     """A canonical backend name (or auto) for a setting, or a message listing every name."""
-    allowed = backends.describe_choices()
     if not isinstance(value, str):
-        raise ValueError(f"{field} / {_env(field)} must be a string, one of: {allowed}")
+        raise ValueError(
+            f"{field} / {_env(field)} must be a string, one of: {backends.describe_choices()}"
+        )
     if not value.strip():
         raise ValueError(
             f"{field} / {_env(field)} is empty. Unset it for the default, or choose one of: "
-            f"{allowed}"
+            f"{backends.describe_choices()}"
         )
     try:
         name = backends.canonical(value)
     except backends.UnknownBackendError as exc:
-        raise ValueError(f"{field} / {_env(field)}: {exc} Allowed: {allowed}") from None
+        raise ValueError(
+            f"{field} / {_env(field)}: {exc} Allowed: {backends.describe_choices()}"
+        ) from None
     if name != backends.AUTO and not backends.get(name).can(capability):
         able = [s.name for s in backends.BACKENDS.values() if s.can(capability)]
         raise ValueError(

@@ -126,21 +126,34 @@ def _read(path: Path, what: str) -> bytes:
         ) from exc
 
 
+def _damaged(source: ResolvedSource) -> str:
+    if source.kind == "hub":
+        return " The cached copy is damaged: delete it (`hf cache delete`) and load again."
+    return ""
+
+
 def _tokenizer_data(raw: bytes, source: ResolvedSource) -> bytes:
-    where = f"tokenizer.json of {source.describe()}"
-    fix = (
-        " The cached copy is damaged: delete it (`hf cache delete`) and load again."
-        if source.kind == "hub"
-        else ""
-    )
     if not raw.strip():
-        raise TokenizerLoadError(f"The {where} is empty.{fix}")
-    data = raw.removeprefix(codecs.BOM_UTF8)
+        raise TokenizerLoadError(
+            f"The tokenizer.json of {source.describe()} is empty.{_damaged(source)}"
+        )
+    return raw.removeprefix(codecs.BOM_UTF8)
+
+
+def _not_utf8(data: bytes, source: ResolvedSource) -> TokenizerLoadError | None:
+    """The error for a file that is not UTF-8, or None.
+
+    Checked only once a backend failed: decoding 7 MB to test it costs time, and the
+    freed text leaves the allocator holding tens of MB more for the rest of the load.
+    """
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TokenizerLoadError(f"The {where} is not UTF-8 text ({exc.reason}).{fix}") from exc
-    return data
+        return TokenizerLoadError(
+            f"The tokenizer.json of {source.describe()} is not UTF-8 text ({exc.reason})."
+            f"{_damaged(source)}"
+        )
+    return None
 
 
 def _request(card: ModelCard) -> BackendRequest:
@@ -155,14 +168,22 @@ def _request(card: ModelCard) -> BackendRequest:
 
 def _build(card: ModelCard, source: ResolvedSource) -> Tokenizer:
     raw = _read(source.tokenizer_json, "tokenizer.json")
+    data = _tokenizer_data(raw, source)
     file = TokenizerFile(
         form=TOKENIZER_JSON,
         path=source.tokenizer_json,
-        data=_tokenizer_data(raw, source),
+        data=data,
         files=source.files,
         where=source.describe(),
+        exact=len(data) == len(raw),
     )
-    backend, fallback_reason = open_backend(file, _request(card))
+    try:
+        backend, fallback_reason = open_backend(file, _request(card))
+    except TokenizerLoadError as exc:
+        not_utf8 = _not_utf8(data, source)
+        if not_utf8 is None:
+            raise
+        raise not_utf8 from exc
     removed = backend.strip_limits()
     if removed:
         log.warning(

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from ._ids import MAX_ID, check_ids, id_list, one_id
+from ._ids import bad_id, check_ids, id_list, one_id
 from ._translate import decode_failure, describe, is_library_failure
 from .errors import DecodeError, ModelCardError
 
@@ -76,14 +76,17 @@ class DecodeStream:
         return self
 
     def step(self, token_id: int) -> str | None:
-        if type(token_id) is not int or not 0 <= token_id <= MAX_ID:
-            token_id = one_id(token_id)  # numpy integers pass; bools and the rest raise
+        # The native steps reject negative, non-int and too-large ids themselves (the
+        # except below names them); only bools, which they take as 0 and 1, are looked for.
+        if token_id is True or token_id is False:
+            raise bad_id([token_id])
         try:
             chunk: str | None = self._step(token_id)
         except BaseException as exc:
             if isinstance(exc, ModelCardError) or not is_library_failure(exc):
                 raise
             if isinstance(exc, (TypeError, OverflowError)):
+                one_id(token_id)  # raises InvalidTokenIdError naming a bad id
                 raise DecodeError(
                     f"Streaming decode failed at id {token_id!r}: {describe(exc)}"
                 ) from exc
@@ -130,7 +133,7 @@ class _DecodedSteps:
         self._shown = decode(self._ids) if self._ids else ""
 
     def __call__(self, token_id: int) -> str | None:
-        self._ids.append(token_id)
+        self._ids.append(one_id(token_id))
         text = self._decode(self._ids)
         if len(text) <= len(self._shown) or text.endswith("\ufffd"):
             return None

@@ -86,6 +86,9 @@ class TokenizerFile:
     files: Mapping[str, Path] = field(default_factory=dict)
     #: The card's source, for messages ("local path '...'", "hub repo ... at ...").
     where: str = ""
+    #: The file at ``path`` holds exactly ``data`` (no BOM was removed), so a library may
+    #: read it from disk itself.
+    exact: bool = True
 
     @property
     def directory(self) -> Path:

@@ -117,22 +117,26 @@ def load(file: TokenizerFile, options: BackendOptions) -> FastokensBackend:
     except ImportError as exc:
         raise BackendRefusedError(f"the fastokens package is not importable: {exc}") from exc
     with translated(BackendRefusedError):
-        tokenizer = fastokens.Tokenizer.from_json_str(file.text())
+        if file.exact:
+            # From the file itself: a Python copy of its text would add to peak memory.
+            tokenizer = fastokens.Tokenizer.from_file(str(file.path))
+        else:
+            tokenizer = fastokens.Tokenizer.from_json_str(file.text())
     if options.tokenizer_cache_bytes:
         tokenizer.enable_segment_cache(options.tokenizer_cache_bytes)
     backend = FastokensBackend(tokenizer)
-    if _has_no_decoder(file.text()):
+    if _has_no_decoder(file.data):
         backend.join_tokens()
     return backend
 
 
-_NO_DECODER = re.compile(r'"decoder"\s*:\s*null')
+_NO_DECODER = re.compile(rb'"decoder"\s*:\s*null')
 
 
-def _has_no_decoder(text: str) -> bool:
+def _has_no_decoder(data: bytes) -> bool:
     # tokenizer.json writes "decoder" before "model", whose vocabulary is most of the file.
-    model = text.find('"model"')
-    return _NO_DECODER.search(text, 0, model if model > 0 else len(text)) is not None
+    model = data.find(b'"model"')
+    return _NO_DECODER.search(data, 0, model if model > 0 else len(data)) is not None
 
 
 SPEC = BackendSpec(

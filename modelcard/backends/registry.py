@@ -139,18 +139,29 @@ def help_text() -> str:
     return "; ".join(parts)
 
 
-def canonical(value: str, *, auto: bool = True) -> str:
-    """The canonical name for ``value`` (any case, spaces around, an alias), or ``auto``.
-
-    Raises UnknownBackendError, with a close match when there is one.
-    """
-    _load_plugins()
-    name = value.strip().lower()
-    if auto and name == AUTO:
-        return AUTO
+def _lookup(name: str) -> str | None:
     for spec in BACKENDS.values():
         if name == spec.name or name in spec.aliases:
             return spec.name
+    return None
+
+
+def canonical(value: str, *, auto: bool = True) -> str:
+    """The canonical name for ``value`` (any case, spaces around, an alias), or ``auto``.
+
+    Raises UnknownBackendError, with a close match when there is one. Plugins are looked
+    for only when the name is not a built-in one, so a card naming a built-in backend
+    never pays for scanning the installed distributions.
+    """
+    name = value.strip().lower()
+    if auto and name == AUTO:
+        return AUTO
+    found = _lookup(name)
+    if found is None:
+        _load_plugins()
+        found = _lookup(name)
+    if found is not None:
+        return found
     known = [n for n in choices() if auto or n != AUTO]
     guess = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f" Did you mean {guess[0]!r}?" if guess else ""
@@ -159,7 +170,8 @@ def canonical(value: str, *, auto: bool = True) -> str:
 
 def get(name: str) -> BackendSpec:
     """The spec of a canonical backend name."""
-    _load_plugins()
+    if name not in BACKENDS:
+        _load_plugins()
     return BACKENDS[name]
 
 
