@@ -60,6 +60,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=sorted(PLANS),
         help="full (default), quick, or smoke (every code path once, for CI; measures nothing)",
     )
+    parser.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="one more model folder holding tokenizer.json, e.g. the Gemma-size file "
+        "benchmarks/make_big_vocab.py builds (repeatable)",
+    )
     parser.add_argument("--only", help="comma-separated tokenizer folder names to run")
     parser.add_argument("--skip-loads", action="store_true", help="no fresh-process load runs")
     parser.add_argument("--load-reps", type=int, help="fresh processes per load variant")
@@ -85,8 +94,17 @@ def _quiet_logging() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
-def _tokenizer_dirs(root: Path, only: str | None) -> list[Path]:
+def _tokenizer_dirs(root: Path, extra: list[Path], only: str | None) -> list[Path]:
     dirs = sorted(p.parent for p in root.glob("*/tokenizer.json"))
+    for directory in extra:
+        if not (directory / "tokenizer.json").is_file():
+            raise SystemExit(
+                f"--extra: no tokenizer.json in {directory} "
+                "(python benchmarks/make_big_vocab.py builds the Gemma-size one)"
+            )
+        if directory.name in {d.name for d in dirs}:
+            raise SystemExit(f"--extra: {directory.name} is also a folder of {root}")
+        dirs.append(directory)
     if only:
         wanted = {name.strip() for name in only.split(",")}
         dirs = [d for d in dirs if d.name in wanted]
@@ -192,11 +210,12 @@ def main(argv: list[str] | None = None) -> int:
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "plan": plan.__dict__,
         "tokenizers_dir": str(args.tokenizers),
+        "extra_tokenizers": [str(d) for d in args.extra],
         "texts_dir": str(args.texts),
         "machine": machine.describe(),
         "loadavg_start": machine.load_average(),
     }
-    dirs = _tokenizer_dirs(args.tokenizers, args.only)
+    dirs = _tokenizer_dirs(args.tokenizers, args.extra, args.only)
     progress(f"{plan.name} run: {len(dirs)} tokenizers from {args.tokenizers}")
     corpus = load_corpus(args.texts)
     meta["corpus"] = corpus.describe()

@@ -23,6 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = "gpt2,minimal-bpe-chat,minimal-bpe-nfkd,tiny-bpe-torchtune"
 MEASURES = {"chat", "long", "multilingual", "code", "batch", "flat", "decode", "stream", "cache"}
 MEASURES |= {"stream-prompt"}
+#: (measure, contender) pairs that must have been timed, and pairs that must not.
+TIMED = {("decode", "mc-hybrid"), ("stream", "mc-hybrid"), ("stream", "fastokens")}
+NOT_TIMED = {("chat", "mc-hybrid"), ("batch", "mc-hybrid"), ("flat", "mc-hybrid")}
 
 
 def _problems(out: Path) -> list[str]:
@@ -43,8 +46,23 @@ def _problems(out: Path) -> list[str]:
     seen = {m["measure"] for e in results["tokenizers"].values() for m in e["measures"]}
     if MEASURES - seen:
         problems.append(f"measures never ran: {sorted(MEASURES - seen)}")
-    if not results.get("loads", {}).get("summary"):
+    timed = {
+        (m["measure"], c)
+        for e in results["tokenizers"].values()
+        for m in e["measures"]
+        for c in m["contenders"]
+    }
+    for pair in TIMED - timed:
+        problems.append(f"{pair[1]} never timed in the {pair[0]} measure")
+    for pair in NOT_TIMED & timed:
+        problems.append(f"{pair[1]} timed in the {pair[0]} measure, where it does not belong")
+    loads = results.get("loads", {}).get("summary", {})
+    if not loads:
         problems.append("no load measurements")
+    elif not any(
+        "load_to_first_stream_s" in v for e in loads.values() for v in e["variants"].values()
+    ):
+        problems.append("no load → first streamed text figure")
     if not results.get("targets"):
         problems.append("no targets evaluated")
     return problems

@@ -19,16 +19,22 @@ HF = "hf"
 FASTOKENS = "fastokens"
 MC_DEFAULT = "mc-default"
 MC_FASTOKENS = "mc-fastokens"
+MC_HYBRID = "mc-hybrid"
 TIKTOKEN = "tiktoken"
 MC_CACHE = "mc-fastokens+cache"
 
 #: Display order, and the order rotation starts from.
-ORDER = (HF, FASTOKENS, MC_DEFAULT, MC_FASTOKENS, TIKTOKEN)
+ORDER = (HF, FASTOKENS, MC_DEFAULT, MC_FASTOKENS, MC_HYBRID, TIKTOKEN)
+#: Contenders timed only where they differ from another: the hybrid encodes exactly as
+#: mc-fastokens does (the same fastokens encoder), so it takes part in decode and stream only.
+DECODE_ONLY = frozenset({MC_HYBRID})
+ENCODERS = tuple(c for c in ORDER if c not in DECODE_ONLY)
 LABELS = {
     HF: "tokenizers (raw)",
     FASTOKENS: "fastokens (raw)",
     MC_DEFAULT: "modelcard default",
     MC_FASTOKENS: "modelcard fastokens",
+    MC_HYBRID: "modelcard hybrid (fastokens + HF decoder)",
     TIKTOKEN: "tiktoken",
     MC_CACHE: "modelcard fastokens + segment cache",
 }
@@ -72,20 +78,32 @@ def load_fastokens(path: Path) -> Any:
     return _strip_limits(fastokens.Tokenizer.from_file(str(path)))
 
 
-def load_modelcard(directory: Path, backend: str, cache_bytes: int = 0) -> Any:
-    """A modelcard tokenizer; the fastokens one has fallback off, so HF is never measured."""
+def load_modelcard(
+    directory: Path, backend: str, cache_bytes: int = 0, decoder: str = "auto"
+) -> Any:
+    """A modelcard tokenizer; the fastokens ones have fallback off, so HF never encodes.
+
+    ``backend`` "default" is modelcard's default (HF tokenizers, canonically "huggingface");
+    ``decoder`` "huggingface" with backend "fastokens" is the hybrid.
+    """
     from modelcard import ModelCard
 
     strict = backend == "fastokens"
     card = ModelCard(
         model=str(directory.resolve()),
         tokenizer=backend,
+        decoder=decoder,
         tokenizer_fallback=not strict,
         tokenizer_cache_bytes=cache_bytes,
     )
     tok = card.load()
-    if tok.backend != ("fastokens" if strict else "huggingface"):
-        raise RuntimeError(f"{directory}: modelcard loaded {tok.backend}, not {backend}")
+    encoder = "fastokens" if strict else "huggingface"
+    expected = (encoder, encoder if decoder == "auto" else decoder)
+    if (tok.backend, tok.decoder) != expected:
+        raise RuntimeError(
+            f"{directory}: modelcard loaded {tok.backend} decoding with {tok.decoder}, "
+            f"not {expected[0]} decoding with {expected[1]}"
+        )
     return tok
 
 
@@ -110,6 +128,11 @@ def load_contenders(directory: Path, with_tiktoken: bool = True) -> dict[str, Co
         MC_DEFAULT: _attempt(MC_DEFAULT, "modelcard", lambda: load_modelcard(directory, "default")),
         MC_FASTOKENS: _attempt(
             MC_FASTOKENS, "modelcard", lambda: load_modelcard(directory, "fastokens")
+        ),
+        MC_HYBRID: _attempt(
+            MC_HYBRID,
+            "modelcard",
+            lambda: load_modelcard(directory, "fastokens", decoder="huggingface"),
         ),
     }
     if with_tiktoken:
@@ -225,12 +248,19 @@ def decode_fn(c: Contender) -> Callable[[list[int]], str]:
 # text is checked in a separate, untimed pass (``stream_text``).
 
 
-def _stream_raw(tok: Any, prompt: list[int], ids: list[int]) -> tuple[int, int]:
-    from tokenizers.decoders import DecodeStream
+def _raw_stream_class(kind: str) -> Any:
+    if kind == "hf":
+        from tokenizers.decoders import DecodeStream
+    else:
+        from fastokens._native import DecodeStream
+    return DecodeStream
 
+
+def _stream_raw(tok: Any, new: Any, prompt: list[int], ids: list[int]) -> tuple[int, int]:
+    """A raw library's stream: ``new`` is its DecodeStream class, ``step(tok, id)`` per id."""
     clock = perf_counter_ns
     t0 = clock()
-    stream = DecodeStream(ids=prompt or None, skip_special_tokens=False)
+    stream = new(ids=prompt or None, skip_special_tokens=False)
     t1 = clock()
     step = stream.step
     t2 = clock()
@@ -256,8 +286,9 @@ def _stream_modelcard(tok: Any, prompt: list[int], ids: list[int]) -> tuple[int,
 def stream_fn(c: Contender) -> Callable[[list[int], list[int]], tuple[int, int]] | None:
     """``(prompt ids, generated ids) -> (setup ns, steps ns)``; None without streams."""
     tok = c.obj
-    if c.kind == "hf":
-        return lambda prompt, ids: _stream_raw(tok, prompt, ids)
+    if c.kind in ("hf", "fastokens"):
+        cls = _raw_stream_class(c.kind)
+        return lambda prompt, ids: _stream_raw(tok, cls, prompt, ids)
     if c.kind == "modelcard":
         return lambda prompt, ids: _stream_modelcard(tok, prompt, ids)
     return None
@@ -265,10 +296,8 @@ def stream_fn(c: Contender) -> Callable[[list[int], list[int]], tuple[int, int]]
 
 def stream_text(c: Contender, prompt: list[int], ids: list[int]) -> str:
     """The text a stream yields for ``ids`` after ``prompt`` (untimed)."""
-    if c.kind == "hf":
-        from tokenizers.decoders import DecodeStream
-
-        raw = DecodeStream(ids=prompt or None, skip_special_tokens=False)
+    if c.kind in ("hf", "fastokens"):
+        raw = _raw_stream_class(c.kind)(ids=prompt or None, skip_special_tokens=False)
         chunks = [raw.step(c.obj, i) for i in ids]
     else:
         stream = c.obj.decode_stream(prompt_ids=prompt)

@@ -1,9 +1,9 @@
-"""Load time, time to first encode and peak RSS, each in a fresh process.
+"""Loads in fresh processes: time to first encode, to first streamed text, and peak RSS.
 
-Two views: in-process (from the load call to the first encode's result, imports done)
-and process-level (from spawning the interpreter to the first encode's result, so
-imports count). Children share a bytecode cache, filled by a warm-up child, so no
-variant pays for compiling its library's sources.
+Two views: in-process (from the load call to the first encode's result, or to the first
+text a decode stream yields, imports done) and process-level (from spawning the
+interpreter to the first encode's result, so imports count). Children share a bytecode
+cache, filled by warm-up children, so no variant pays for compiling its library's sources.
 """
 
 from __future__ import annotations
@@ -22,20 +22,28 @@ from .timing import spread
 CHILD = Path(__file__).with_name("load_child.py")
 MARK = "MCBENCH-LOAD "
 
+
+def _hybrid(decoder_load: str) -> dict[str, str]:
+    return {
+        "kind": "modelcard",
+        "backend": "fastokens",
+        "decoder": "huggingface",
+        "decoder_load": decoder_load,
+    }
+
+
+#: mc-fastokens decodes natively, so decoder_load does not apply to it; the hybrids
+#: (fastokens encodes, HF decodes) load HF as their decoder_load says.
 VARIANTS: dict[str, dict[str, str]] = {
     "hf": {"kind": "hf"},
     "fastokens": {"kind": "fastokens"},
     "mc-default": {"kind": "modelcard", "backend": "default"},
-    "mc-fastokens-lazy": {"kind": "modelcard", "backend": "fastokens", "decoder_load": "lazy"},
-    "mc-fastokens-background": {
-        "kind": "modelcard",
-        "backend": "fastokens",
-        "decoder_load": "background",
-    },
-    "mc-fastokens-eager": {"kind": "modelcard", "backend": "fastokens", "decoder_load": "eager"},
+    "mc-fastokens": {"kind": "modelcard", "backend": "fastokens"},
+    "mc-hybrid-lazy": _hybrid("lazy"),
+    "mc-hybrid-background": _hybrid("background"),
+    "mc-hybrid-eager": _hybrid("eager"),
 }
-_NEEDS_FASTOKENS = {"fastokens", "mc-fastokens-lazy", "mc-fastokens-background"}
-_NEEDS_FASTOKENS |= {"mc-fastokens-eager"}
+_NEEDS_FASTOKENS = {"fastokens", "mc-fastokens", *(v for v in VARIANTS if "hybrid" in v)}
 _TEXT_LIMIT = 4000
 
 
@@ -80,10 +88,14 @@ def measure_loads(
 ) -> dict[str, Any]:
     """``targets``: (name, directory, first-encode text, fastokens loads it) per tokenizer."""
     env = _child_env(pycache)
-    if targets:  # fill the shared bytecode cache before anything is timed
-        name, directory, text, _ = targets[0]
-        for variant in ("hf", "fastokens", "mc-default"):
-            run_child(variant, directory, text, env)
+    # Fill the shared bytecode cache, every module a variant imports, before anything is timed.
+    warm = [("hf", "mc-default"), ("fastokens", "mc-fastokens", "mc-hybrid-eager")]
+    for wanted_fastokens, group in zip((False, True), warm, strict=True):
+        usable = [t for t in targets if t[3] or not wanted_fastokens]
+        if usable:
+            _, directory, text, _ = usable[0]
+            for variant in group:
+                run_child(variant, directory, text, env)
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for rep in range(reps):
         for name, directory, text, fast_ok in targets:
@@ -101,6 +113,10 @@ def measure_loads(
 _FIELDS = (
     "load_to_first_encode_s",
     "load_to_first_encode_cpu_s",
+    "load_to_first_stream_s",
+    "load_to_first_stream_cpu_s",
+    "first_stream_s",
+    "stream_steps_to_text",
     "load_s",
     "first_encode_s",
     "process_to_first_encode_s",
@@ -115,17 +131,21 @@ _FIELDS = (
 
 
 _RATIOS = (
-    ("mc-fastokens-lazy", "fastokens"),
-    ("mc-fastokens-background", "fastokens"),
-    ("mc-fastokens-eager", "fastokens"),
+    ("mc-fastokens", "fastokens"),
+    ("mc-hybrid-lazy", "fastokens"),
+    ("mc-hybrid-background", "fastokens"),
+    ("mc-hybrid-eager", "fastokens"),
     ("mc-default", "hf"),
     ("fastokens", "hf"),
 )
 _VIEWS = (
     "load_to_first_encode_s",
     "load_to_first_encode_cpu_s",
+    "load_to_first_stream_s",
+    "load_to_first_stream_cpu_s",
     "process_to_first_encode_s",
     "rss_load_mib",
+    "rss_decode_mib",
 )
 
 
@@ -148,7 +168,7 @@ def _summarize(by_variant: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             continue
         for view in _VIEWS:
             pairs = zip(by_variant[num], by_variant[den], strict=False)
-            values = [a[view] / b[view] for a, b in pairs if view in a and b.get(view)]
+            values = [a[view] / b[view] for a, b in pairs if a.get(view) and b.get(view)]
             if values:
                 ratios[f"{num}/{den}:{view}"] = spread(values)
     return {"variants": variants, "ratios": ratios}

@@ -52,9 +52,10 @@ ALL_LOAD_VARIANTS = (
     "hf",
     "fastokens",
     "mc-default",
-    "mc-fastokens-lazy",
-    "mc-fastokens-background",
-    "mc-fastokens-eager",
+    "mc-fastokens",
+    "mc-hybrid-lazy",
+    "mc-hybrid-background",
+    "mc-hybrid-eager",
 )
 
 QUICK = Plan(
@@ -77,8 +78,8 @@ QUICK = Plan(
     stream_reps=8,
     stream_per_rep=2,
     cache_conversations=12,
-    load_reps=1,
-    load_variants=("hf", "fastokens", "mc-default", "mc-fastokens-lazy"),
+    load_reps=3,
+    load_variants=("hf", "fastokens", "mc-default", "mc-fastokens", "mc-hybrid-lazy"),
 )
 
 FULL = Plan(
@@ -127,7 +128,7 @@ SMOKE = Plan(
     stream_per_rep=1,
     cache_conversations=2,
     load_reps=1,
-    load_variants=("fastokens", "mc-fastokens-lazy"),
+    load_variants=("fastokens", "mc-fastokens", "mc-hybrid-lazy"),
 )
 
 PLANS = {"quick": QUICK, "full": FULL, "smoke": SMOKE}

@@ -23,8 +23,9 @@ _TITLES = {
     "stream-prompt": "Decode stream, whole request as context (ns per step; lower is better)",
 }
 _NOTES = {
-    "decode": "modelcard decodes with HF tokenizers on both backends (the reference), so "
-    "mc-fastokens ÷ fastokens here compares HF's decoder with fastokens' own.",
+    "decode": "mc-fastokens decodes with fastokens itself; mc-hybrid (fastokens encodes, "
+    "decoder=huggingface) and mc-default decode with HF tokenizers. 'same text as raw HF' "
+    "compares each decode with raw HF's on the first repetition.",
     "flat": "Raw HF has no flat API; modelcard default builds the arrays from encode_batch_fast.",
     "batch": "Raw HF uses encode_batch_fast (no offsets), as modelcard default does.",
 }
@@ -34,6 +35,13 @@ _RATIO_COLUMNS = (
     (ct.MC_DEFAULT, ct.HF, "mc-default ÷ tokenizers"),
     (ct.FASTOKENS, ct.HF, "fastokens ÷ tokenizers"),
     (ct.TIKTOKEN, ct.HF, "tiktoken ÷ tokenizers"),
+)
+_DECODE_RATIO_COLUMNS = (
+    (ct.MC_FASTOKENS, ct.FASTOKENS, "mc-fastokens ÷ fastokens"),
+    (ct.MC_FASTOKENS, ct.MC_HYBRID, "mc-fastokens ÷ mc-hybrid"),
+    (ct.MC_HYBRID, ct.HF, "mc-hybrid ÷ tokenizers"),
+    (ct.MC_DEFAULT, ct.HF, "mc-default ÷ tokenizers"),
+    (ct.FASTOKENS, ct.HF, "fastokens ÷ tokenizers"),
 )
 
 
@@ -72,22 +80,35 @@ def _status(result: dict[str, Any], name: str) -> str | None:
     return "refused" if reason.startswith("refused") else "n/a"
 
 
+def _agreement(found: dict[str, Any]) -> str:
+    match = found.get("text_matches_raw_hf", {})
+    return ", ".join(f"{k}: {'yes' if v else '**NO**'}" for k, v in match.items()) or "-"
+
+
 def _measure_table(results: dict[str, Any], measure: str) -> list[str]:
     rows = []
-    scale, unit = (1e-6, "M tokens/s") if measure == "decode" else (1.0, "")
+    decode = measure == "decode"
+    scale, unit = (1e-6, "M tokens/s") if decode else (1.0, "")
+    order = ct.ORDER if decode else ct.ENCODERS
+    columns = _DECODE_RATIO_COLUMNS if decode else _RATIO_COLUMNS
     for name, entry in results["tokenizers"].items():
         found = {m["measure"]: m for m in entry.get("measures", [])}.get(measure)
         if found is None:
             continue
         unit = unit or found["unit"]
         cells = [
-            _contender_cell(found["contenders"].get(c), _status(entry, c), scale) for c in ct.ORDER
+            _contender_cell(found["contenders"].get(c), _status(entry, c), scale) for c in order
         ]
-        ratios = [_ratio_cell(found["ratios"].get(f"{a}/{b}")) for a, b, _ in _RATIO_COLUMNS]
-        rows.append([name, *cells, *ratios])
+        ratios = [_ratio_cell(found["ratios"].get(f"{a}/{b}")) for a, b, _ in columns]
+        rows.append([name, *cells, *ratios, *([_agreement(found)] if decode else [])])
     if not rows:
         return []
-    header = ["tokenizer", *(ct.LABELS[c] for c in ct.ORDER), *(t for _, _, t in _RATIO_COLUMNS)]
+    header = [
+        "tokenizer",
+        *(ct.LABELS[c] for c in order),
+        *(t for _, _, t in columns),
+        *(["same text as raw HF"] if decode else []),
+    ]
     note = f" {_NOTES[measure]}" if measure in _NOTES else ""
     return [
         f"### {_TITLES[measure]}",
@@ -105,13 +126,13 @@ def _latency_table(results: dict[str, Any]) -> list[str]:
         if chat is None:
             continue
         cells = []
-        for c in ct.ORDER:
+        for c in ct.ENCODERS:
             lat = chat["contenders"].get(c, {}).get("latency_us")
             cells.append(f"{_num(lat['p50'])} / {_num(lat['p99'])}" if lat else "-")
         rows.append([name, *cells])
     if not rows:
         return []
-    header = ["tokenizer", *(ct.LABELS[c] for c in ct.ORDER)]
+    header = ["tokenizer", *(ct.LABELS[c] for c in ct.ENCODERS)]
     return ["### Chat request latency, p50 / p99 (µs per request)", "", *_table(header, rows)]
 
 
@@ -123,17 +144,17 @@ def _stream_table(results: dict[str, Any], measure: str) -> list[str]:
             continue
         per = found["contenders"]
         setup = found.get("setup_us_per_stream", {})
-        match = found.get("text_matches_raw_hf", {})
         rows.append(
             [
                 name,
                 _num(found.get("prompt_tokens_median")),
-                *(_num(per[c]["median"]) if c in per else "-" for c in (ct.HF, ct.MC_DEFAULT)),
-                _num(per[ct.MC_FASTOKENS]["median"]) if ct.MC_FASTOKENS in per else "-",
-                _ratio_cell(found["ratios"].get(f"{ct.MC_DEFAULT}/{ct.HF}")),
-                _ratio_cell(found["ratios"].get(f"{ct.MC_FASTOKENS}/{ct.HF}")),
-                " / ".join(_num(setup.get(c)) for c in (ct.HF, ct.MC_DEFAULT, ct.MC_FASTOKENS)),
-                ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in match.items()) or "-",
+                *(
+                    _num(per[c]["median"]) if c in per else _status(entry, c) or "-"
+                    for c in _STREAMERS
+                ),
+                *(_ratio_cell(found["ratios"].get(f"{a}/{b}")) for a, b, _ in _STREAM_RATIOS),
+                " / ".join(_num(setup.get(c)) for c in _STREAMERS),
+                _agreement(found),
             ]
         )
     if not rows:
@@ -141,15 +162,28 @@ def _stream_table(results: dict[str, Any], measure: str) -> list[str]:
     header = [
         "tokenizer",
         "context ids (median)",
-        "tokenizers DecodeStream ns/token",
-        "mc-default ns/token",
-        "mc-fastokens ns/token",
-        "mc-default ÷ raw",
-        "mc-fastokens ÷ raw",
-        "setup µs/stream (raw / mc-default / mc-fastokens)",
-        "same text as raw",
+        *(f"{c} ns/token" for c in _STREAMERS),
+        *(t for _, _, t in _STREAM_RATIOS),
+        f"setup µs/stream ({' / '.join(_STREAMERS)})",
+        "same text as raw HF",
     ]
-    return [f"### {_TITLES[measure]}", "", *_table(header, rows)]
+    return [
+        f"### {_TITLES[measure]}",
+        "",
+        "tokenizers and fastokens are the raw libraries' own DecodeStream. mc-fastokens "
+        "streams with fastokens; mc-hybrid and mc-default with HF.",
+        "",
+        *_table(header, rows),
+    ]
+
+
+_STREAMERS = (ct.HF, ct.FASTOKENS, ct.MC_DEFAULT, ct.MC_FASTOKENS, ct.MC_HYBRID)
+_STREAM_RATIOS = (
+    (ct.MC_FASTOKENS, ct.FASTOKENS, "mc-fastokens ÷ raw fastokens"),
+    (ct.MC_HYBRID, ct.HF, "mc-hybrid ÷ raw HF"),
+    (ct.MC_DEFAULT, ct.HF, "mc-default ÷ raw HF"),
+    (ct.FASTOKENS, ct.HF, "raw fastokens ÷ raw HF"),
+)
 
 
 def _cache_table(results: dict[str, Any]) -> list[str]:
@@ -199,7 +233,7 @@ def _load_table(results: dict[str, Any]) -> list[str]:
     variants = results.get("meta", {}).get("plan", {}).get("load_variants", [])
     if not summary:
         return []
-    rows, rows_proc = [], []
+    encode, stream, proc = [], [], []
     for name, entry in summary.items():
         per, ratios = entry["variants"], entry["ratios"]
 
@@ -207,47 +241,75 @@ def _load_table(results: dict[str, Any]) -> list[str]:
             value = per.get(variant, {}).get(field, {}).get("median")
             return _num(value * scale) if value is not None else "-"
 
-        rows.append(
+        def ratio(num: str, view: str, ratios: Any = ratios) -> str:
+            return _ratio_cell(ratios.get(f"{num}/fastokens:{view}"))
+
+        encode.append(
             [
                 name,
                 *(med(v, "load_to_first_encode_s", 1e3) for v in variants),
-                _ratio_cell(ratios.get("mc-fastokens-lazy/fastokens:load_to_first_encode_s")),
-                _ratio_cell(ratios.get("mc-fastokens-lazy/fastokens:load_to_first_encode_cpu_s")),
-                med("mc-fastokens-lazy", "first_decode_s", 1e3),
-                med("mc-fastokens-lazy", "repeat_load_s", 1e3),
+                ratio("mc-fastokens", "load_to_first_encode_s"),
+                ratio("mc-fastokens", "load_to_first_encode_cpu_s"),
+                med("mc-fastokens", "repeat_load_s", 1e3),
                 med("mc-default", "repeat_load_s", 1e3),
             ]
         )
-        rows_proc.append(
+        stream.append(
+            [
+                name,
+                *(med(v, "load_to_first_stream_s", 1e3) for v in variants),
+                ratio("mc-fastokens", "load_to_first_stream_s"),
+                ratio("mc-fastokens", "load_to_first_stream_cpu_s"),
+                *(ratio(v, "load_to_first_stream_s") for v in variants if "hybrid" in v),
+                med("fastokens", "stream_steps_to_text"),
+            ]
+        )
+        proc.append(
             [
                 name,
                 *(med(v, "process_to_first_encode_s", 1e3) for v in variants),
-                _ratio_cell(ratios.get("mc-fastokens-lazy/fastokens:process_to_first_encode_s")),
+                ratio("mc-fastokens", "process_to_first_encode_s"),
                 *(f"{med(v, 'rss_load_mib')} / {med(v, 'rss_decode_mib')}" for v in variants),
+                ratio("mc-fastokens", "rss_decode_mib"),
             ]
         )
-    header = [
+    encode_header = [
         "tokenizer",
         *(f"{v} ms" for v in variants),
-        "mc-fastokens-lazy ÷ fastokens",
+        "mc-fastokens ÷ fastokens",
         "same, CPU time",
-        "mc-fastokens-lazy first decode ms",
         "repeat load mc-fastokens ms",
         "repeat load mc-default ms",
     ]
-    header_proc = [
+    stream_header = [
         "tokenizer",
         *(f"{v} ms" for v in variants),
-        "mc-fastokens-lazy ÷ fastokens",
-        *(f"{v} RSS MiB (load / +decode)" for v in variants),
+        "mc-fastokens ÷ fastokens",
+        "same, CPU time",
+        *(f"{v} ÷ fastokens" for v in variants if "hybrid" in v),
+        "ids streamed until text (fastokens)",
+    ]
+    proc_header = [
+        "tokenizer",
+        *(f"{v} ms" for v in variants),
+        "mc-fastokens ÷ fastokens",
+        *(f"{v} RSS MiB (load / +stream, decode)" for v in variants),
+        "mc-fastokens ÷ fastokens, peak RSS",
     ]
     return [
         "### Load → first encode, in-process (fresh process each; imports done)",
         "",
-        *_table(header, rows),
-        "### Load → first encode, process-level (spawn → first encode), and peak RSS",
+        *_table(encode_header, encode),
+        "### Load → first streamed text, in-process",
         "",
-        *_table(header_proc, rows_proc),
+        "Load, encode a chat prompt, then feed its ids to a new decode stream until it yields "
+        "text (raw libraries: their own DecodeStream; modelcard: `decode_stream().step`). A "
+        "lazy hybrid loads its HF decoder in that first stream.",
+        "",
+        *_table(stream_header, stream),
+        "### Process-level (spawn → first encode), and peak RSS (VmHWM)",
+        "",
+        *_table(proc_header, proc),
     ]
 
 
@@ -313,7 +375,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"* Python {machine['python']}; {packages}",
         f"* load average before {meta['loadavg_start']}, after {meta['loadavg_end']} "
         "(other work on the machine shows here)",
-        f"* tokenizers: `{meta['tokenizers_dir']}`; texts: `{meta['texts_dir']}`",
+        f"* tokenizers: `{meta['tokenizers_dir']}`"
+        + "".join(f" + `{d}`" for d in meta.get("extra_tokenizers", []))
+        + f"; texts: `{meta['texts_dir']}`",
         *(f"* note: {note}" for note in meta.get("corpus", {}).get("notes", [])),
         "* Ratios are medians of per-repetition ratios (same texts, contenders interleaved), "
         "with the interquartile range in brackets; absolute figures are medians over "
@@ -351,11 +415,12 @@ def chart(results: dict[str, Any], path: Path) -> str | None:
     except ImportError:
         return "matplotlib is not installed (pip install -e '.[bench]')"
     names = list(results["tokenizers"])
+    panels = (*_THROUGHPUT, "decode")
     fig, axes = plt.subplots(
-        len(_THROUGHPUT), 1, figsize=(max(8, 1.1 * len(names) + 3), 3.2 * len(_THROUGHPUT))
+        len(panels), 1, figsize=(max(8, 1.1 * len(names) + 3), 3.2 * len(panels))
     )
     width = 0.8 / len(ct.ORDER)
-    for ax, measure in zip(axes, _THROUGHPUT, strict=True):
+    for ax, measure in zip(axes, panels, strict=True):
         for k, contender in enumerate(ct.ORDER):
             values = []
             for name in names:
@@ -367,12 +432,12 @@ def chart(results: dict[str, Any], path: Path) -> str | None:
             xs = [i + (k - (len(ct.ORDER) - 1) / 2) * width for i in range(len(names))]
             ax.bar(xs, values, width, label=ct.LABELS[contender])
         ax.set_yscale("log")
-        ax.set_ylabel("MB/s (log)")
+        ax.set_ylabel("tokens/s (log)" if measure == "decode" else "MB/s (log)")
         ax.set_title(_TITLES[measure], fontsize=10)
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=8, ncol=len(ct.ORDER), loc="lower left", bbox_to_anchor=(0, 1.12))
+    axes[0].legend(fontsize=8, ncol=3, loc="lower left", bbox_to_anchor=(0, 1.12))
     fig.suptitle(f"modelcard benchmark ({results['meta']['plan']['name']} run)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

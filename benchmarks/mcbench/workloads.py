@@ -31,6 +31,8 @@ from .timing import Sample, interleaved, per_rep_ratios, quantile, spread
 RATIO_PAIRS = (
     (ct.MC_FASTOKENS, ct.FASTOKENS),
     (ct.MC_FASTOKENS, ct.MC_DEFAULT),
+    (ct.MC_FASTOKENS, ct.MC_HYBRID),
+    (ct.MC_HYBRID, ct.HF),
     (ct.MC_DEFAULT, ct.HF),
     (ct.MC_FASTOKENS, ct.HF),
     (ct.FASTOKENS, ct.HF),
@@ -230,7 +232,7 @@ def parity(found: dict[str, ct.Contender], texts: list[str]) -> dict[str, Any]:
     reference = [ct.ids_of(hf, t) for t in texts]
     out: dict[str, Any] = {"texts": len(texts)}
     for name, c in found.items():
-        if name == ct.HF or not c.ok:
+        if name == ct.HF or name in ct.DECODE_ONLY or not c.ok:
             continue
         mismatches = 0
         for text, ref in zip(texts, reference, strict=True):
@@ -250,15 +252,16 @@ def warm_up(found: dict[str, ct.Contender], prep: Prepared) -> None:
     """Run every operation once on warm-up texts (loads lazy decoders, fills word caches)."""
     # Ids of warm-up prompts, not of the responses that decode and stream measures time.
     sample_ids = [ct.ids_of(found[ct.HF], t)[:2000] for t in prep.warm[:3]]
-    for c in found.values():
+    for name, c in found.items():
         if not c.ok:
             continue
-        ct.encode_each(c, prep.warm)
-        ct.encode_each(c, prep.warm_sentences)  # sentences in every language of the corpus
-        if (batch := ct.batch_fn(c)) is not None:
-            batch(prep.warm[:16])
-        if (flat := ct.flat_fn(c)) is not None:
-            flat(prep.warm_sentences)
+        if name not in ct.DECODE_ONLY:
+            ct.encode_each(c, prep.warm)
+            ct.encode_each(c, prep.warm_sentences)  # sentences in every language of the corpus
+            if (batch := ct.batch_fn(c)) is not None:
+                batch(prep.warm[:16])
+            if (flat := ct.flat_fn(c)) is not None:
+                flat(prep.warm_sentences)
         decode = ct.decode_fn(c)
         for ids in sample_ids:
             decode(ids)
@@ -365,7 +368,12 @@ def _decode_measure(
             nbytes += len(text)
         return Sample(total, nbytes, sum(len(ids) for ids in groups[rep]))
 
-    return _summarize("decode", interleaved(list(fns), len(groups), run))
+    samples = interleaved(list(fns), len(groups), run)
+    reference = [ct.text_of(found[ct.HF], ids) for ids in groups[0]]
+    agree = {
+        n: [ct.text_of(found[n], ids) for ids in groups[0]] == reference for n in fns if n != ct.HF
+    }
+    return _summarize("decode", samples, {"text_matches_raw_hf": agree})
 
 
 def _stream_measure(
@@ -467,7 +475,8 @@ def run_all(
     context: int,
 ) -> list[dict[str, Any]]:
     """Every in-process measure for one tokenizer, in a fixed order."""
-    live = {n: found[n] for n in ct.ORDER if n in found and found[n].ok}
+    everyone = {n: found[n] for n in ct.ORDER if n in found and found[n].ok}
+    live = {n: c for n, c in everyone.items() if n not in ct.DECODE_ONLY}
     results = []
     for measure in ("chat", "long", "multilingual", "code"):
         if groups := prep.encode_sets.get(measure):
@@ -483,12 +492,12 @@ def run_all(
         results.append(_call_measure("flat", fns, groups, lambda out: len(out[0])))
     if prep.decode:
         progress("decode")
-        results.append(_decode_measure(live, prep.decode))
+        results.append(_decode_measure(everyone, prep.decode))
     if prep.stream:
         progress("stream")
-        results.append(_stream_measure("stream", live, prep.stream, context))
+        results.append(_stream_measure("stream", everyone, prep.stream, context))
         progress("stream-prompt")
-        results.append(_stream_measure("stream-prompt", live, prep.stream, None))
+        results.append(_stream_measure("stream-prompt", everyone, prep.stream, None))
     if cached is not None and cached.ok and prep.cache:
         progress("cache")
         results.append(_cache_measure(found, cached, prep.cache))
