@@ -8,13 +8,6 @@ from typing import Any
 __all__ = ["Progress"]
 
 
-def _si(value: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if value >= scale:
-            return f"{value / scale:.2f}{unit}"
-    return f"{value:.0f}"
-
-
 class Progress:
     """A tqdm bar counting rows, with tokens and tokens/s after it.
 
@@ -37,8 +30,13 @@ class Progress:
     def update(self, rows: int, tokens: int) -> None:
         """Add ``rows`` rows and ``tokens`` tokens that were just written."""
         self.tokens += tokens
+        from tqdm import tqdm
+
         rate = self.tokens / max(time.perf_counter() - self._started, 1e-9)
-        self._bar.set_postfix_str(f"{_si(self.tokens)} tokens, {_si(rate)} tokens/s", refresh=False)
+        size = tqdm.format_sizeof
+        self._bar.set_postfix_str(
+            f"{size(self.tokens)} tokens, {size(rate)} tokens/s", refresh=False
+        )
         self._bar.update(rows)
 
     def close(self) -> None:
