@@ -84,7 +84,9 @@ def _looks_local(model: str) -> str | None:
         return "it starts with './' or '../'"
     if model.startswith("~"):
         return "it starts with '~'"
-    if "\\" in model or re.match(r"^[A-Za-z]:", model):
+    if "\\" in model or (
+        len(model) > 1 and model[1] == ":" and model[0].isascii() and model[0].isalpha()
+    ):
         return "it contains a backslash or a drive letter"
     if model.count("/") > 1:
         return "it contains more than one '/' (a repo id is 'name' or 'namespace/name')"
