@@ -139,14 +139,15 @@ def test_jsonl_chunks_are_whole_lines_with_their_numbers(chunk_bytes: int) -> No
         + b'{"text": "no newline"}'
     )
     chunks = list(iter_jsonl_chunks(io.BytesIO(data), chunk_bytes))
-    assert b"".join(chunk for _, chunk in chunks) == data
+    assert b"".join(chunk for _, _, chunk in chunks) == data
     line = 1
-    for first, chunk in chunks:
+    for first, offset, chunk in chunks:
         assert first == line
+        assert data[offset : offset + len(chunk)] == chunk
         line += chunk.count(b"\n")
-    assert all(chunk.endswith(b"\n") for _, chunk in chunks[:-1])
+    assert all(chunk.endswith(b"\n") for _, _, chunk in chunks[:-1])
     # The last line lacks a newline: it rides with the line before it, not alone.
-    assert chunks[-1][1].endswith(b'separator"}\n{"text": "no newline"}')
+    assert chunks[-1][2].endswith(b'separator"}\n{"text": "no newline"}')
 
 
 # -- local engine -------------------------------------------------------------------------
@@ -282,25 +283,11 @@ def test_parquet_without_the_column_fails(tmp_path: Path) -> None:
 
 
 def test_worker_finding_other_files_stops_the_job(tmp_path: Path) -> None:
-    """Files changed after the driver pinned the card make the worker's load fail the job."""
-    from modelcard.jobs.local_engine import LocalPool
-
+    """Files changed after the card was pinned make the workers' load fail the job."""
     pinned, source = edited_after_load(tmp_path)
-    settings = JobSettings(input=source, output=tmp_path / "out")
-    (tmp_path / "out").mkdir()
-    pool = LocalPool(1)
-    try:
-        with pytest.raises(FingerprintMismatchError, match="changed since the card was created"):
-            pool.run(
-                pinned,
-                list_inputs(source)[0],
-                settings,
-                tmp_path / "out",
-                progress=Progress(enabled=False, engine="local"),
-                report=None,
-            )
-    finally:
-        pool.close()
+    with pytest.raises(FingerprintMismatchError, match="changed since the card was created"):
+        run(source, tmp_path / "out", pinned)
+    assert not (tmp_path / "out").exists()
 
 
 def test_output_with_other_files_is_refused(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ..tokenizer import Tokenizer
     from .inputs import Parsed
 
-__all__ = ["Encoded", "encode_parsed", "output_schema", "output_table"]
+__all__ = ["Encoded", "encode_parsed", "output_schema", "output_table", "parquet_options"]
 
 #: Offsets of Arrow's list<uint32> are int32.
 _MAX_LIST_VALUES = 2**31 - 1
@@ -117,6 +117,16 @@ def output_schema() -> pa.Schema:
             pa.field("num_tokens", pa.int64(), nullable=False),
         ]
     )
+
+
+def parquet_options() -> dict[str, Any]:
+    """How shards are written: zstd, and a dictionary for ``source`` alone.
+
+    Dictionary-encoding the ids (a Qwen shard holds ~100k distinct ones) fills the
+    dictionary page, falls back to plain, and so costs half the write time for a file
+    about 20% larger than plain + zstd.
+    """
+    return {"compression": "zstd", "use_dictionary": ["source"]}
 
 
 def _fixed(values: NDArray[Any], kind: pa.DataType) -> pa.Array:

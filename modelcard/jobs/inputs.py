@@ -28,6 +28,7 @@ __all__ = [
     "Parsed",
     "iter_jsonl_chunks",
     "iter_parquet_batches",
+    "iter_parquet_groups",
     "iter_tasks",
     "list_inputs",
     "parse_jsonl_chunk",
@@ -109,11 +110,24 @@ class Parsed:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class JsonlChunk:
-    """Whole lines of a JSONL file; the first is line ``first_row``."""
+    """Whole lines of a JSONL file, bytes ``offset`` to ``offset + length``; the first is
+    line ``first_row``.
+
+    ``data`` holds the bytes when the reader already has them (Ray's read tasks); the
+    local engine sends the position alone and its worker reads the bytes itself.
+    """
 
     file: InputFile
     first_row: int
-    data: bytes
+    offset: int
+    length: int
+    data: bytes | None = None
+
+    def read(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        with open(self.file.path, "rb") as stream:
+            return os.pread(stream.fileno(), self.length, self.offset)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -129,13 +143,15 @@ class ParquetGroup:
 Task = JsonlChunk | ParquetGroup
 
 
-def iter_jsonl_chunks(stream: BinaryIO | Any, chunk_bytes: int) -> Iterator[tuple[int, bytes]]:
-    """``(first line number, bytes)`` of consecutive runs of whole lines, ~``chunk_bytes`` each.
+def iter_jsonl_chunks(stream: BinaryIO | Any, chunk_bytes: int) -> Iterator[tuple[int, int, bytes]]:
+    """``(first line number, offset, bytes)`` of consecutive runs of whole lines.
 
-    A line longer than ``chunk_bytes`` makes a chunk of its own; a last line without a
-    newline joins the chunk before it.
+    Each run is about ``chunk_bytes`` long. A line longer than ``chunk_bytes`` makes a run
+    of its own; a last line without a newline joins the run before it. Reading is the
+    only work here (plus counting newlines), so one reader keeps many encoders busy.
     """
     line = 1
+    offset = 0
     buffer = bytearray()
     held: bytes | None = None  # the last whole lines, until we know whether more follow
     while True:
@@ -143,15 +159,16 @@ def iter_jsonl_chunks(stream: BinaryIO | Any, chunk_bytes: int) -> Iterator[tupl
         if not block:
             tail = (held or b"") + bytes(buffer)
             if tail:
-                yield line, tail
+                yield line, offset, tail
             return
         buffer += block
         cut = buffer.rfind(b"\n")
         if cut < 0:
             continue
         if held is not None:
-            yield line, held
+            yield line, offset, held
             line += held.count(b"\n")
+            offset += len(held)
         held = bytes(buffer[: cut + 1])
         del buffer[: cut + 1]
 
@@ -226,22 +243,31 @@ def iter_parquet_batches(
 
 
 def iter_tasks(
-    files: list[InputFile], *, chunk_bytes: int, field: str, chat: bool
+    files: list[InputFile], *, chunk_bytes: int, field: str, chat: bool, keep_data: bool
 ) -> Iterator[Task]:
-    """The job's tasks in input order: JSONL chunks and Parquet row groups."""
+    """The job's tasks in input order: JSONL chunks and Parquet row groups.
+
+    With ``keep_data=False`` a JSONL task carries its position in the file, not its bytes.
+    """
     for file in files:
         if file.format == "jsonl":
             with open(file.path, "rb") as stream:
-                for first_row, data in iter_jsonl_chunks(stream, chunk_bytes):
-                    yield JsonlChunk(file, first_row, data)
+                for first_row, offset, data in iter_jsonl_chunks(stream, chunk_bytes):
+                    kept = data if keep_data else None
+                    yield JsonlChunk(file, first_row, offset, len(data), kept)
             continue
-        import pyarrow.parquet as pq
+        yield from iter_parquet_groups(file, field=field, chat=chat)
 
-        with pq.ParquetFile(file.path) as parquet:
-            check_parquet_column(parquet, file, field, chat)
-            metadata = parquet.metadata
-        first_row = 1
-        for group in range(metadata.num_row_groups):
-            rows = metadata.row_group(group).num_rows
-            yield ParquetGroup(file, group, first_row, rows)
-            first_row += rows
+
+def iter_parquet_groups(file: InputFile, *, field: str, chat: bool) -> Iterator[ParquetGroup]:
+    """One task per row group of a Parquet file, after checking its column."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(file.path) as parquet:
+        check_parquet_column(parquet, file, field, chat)
+        metadata = parquet.metadata
+    first_row = 1
+    for group in range(metadata.num_row_groups):
+        rows = metadata.row_group(group).num_rows
+        yield ParquetGroup(file, group, first_row, rows)
+        first_row += rows

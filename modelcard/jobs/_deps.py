@@ -1,0 +1,58 @@
+"""The optional packages a tokenize job needs, checked before it starts anything.
+
+Without them the job would fail later and further away: in a worker process, as a dead
+worker, or as a raw ``ImportError`` from Ray's import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from ..errors import ModelCardError
+
+__all__ = ["MissingDependencyError", "require_jobs", "require_ray"]
+
+JOBS_EXTRA = 'pip install "modelcard[jobs]"'
+RAY_EXTRA = 'pip install "modelcard[ray]"'
+
+
+class MissingDependencyError(ModelCardError, ImportError):
+    """A package the job needs is not installed; the message names the extra to install."""
+
+
+def _message(what: str, missing: list[str], fix: str) -> str:
+    verb = "is" if len(missing) == 1 else "are"
+    return f"{what} needs {' and '.join(missing)}, which {verb} not installed here: {fix}"
+
+
+def require_jobs(modules: tuple[str, ...] = ("pyarrow", "tqdm"), *, load: bool = False) -> None:
+    """What the ``jobs`` extra installs: found without importing it, or (``load``) imported.
+
+    The driver checks for pyarrow and tqdm; a worker imports the pyarrow it needs.
+    """
+    missing: list[str] = []
+    for name in modules:
+        try:
+            if load:
+                importlib.import_module(name)
+                found = True
+            else:
+                found = importlib.util.find_spec(name) is not None
+        except ImportError:
+            found = False
+        if not found:
+            missing.append(name.partition(".")[0])
+    if missing:
+        raise MissingDependencyError(_message("modelcard tokenize", missing, JOBS_EXTRA))
+
+
+def require_ray() -> None:
+    """Ray Data, for ``--engine ray``; imports it (the Ray engine would next)."""
+    try:
+        importlib.import_module("ray")
+        importlib.import_module("ray.data")
+    except ImportError as exc:
+        raise MissingDependencyError(
+            _message("modelcard tokenize --engine ray", ["Ray Data"], RAY_EXTRA) + f" ({exc})"
+        ) from exc
