@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import shutil
 import warnings
 from collections.abc import Iterator
@@ -399,14 +400,22 @@ def test_ray_engine_renders_chat(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("local_ray")
 def test_ray_actor_finding_other_files_stops_the_job(tmp_path: Path) -> None:
     """On Ray, an actor whose card files differ from the pinned fingerprint fails the job."""
+    from concurrent.futures import Future
+
     from modelcard.jobs.ray_engine import run_ray
+    from modelcard.jobs.worker import LoadInfo
 
     pinned, source = edited_after_load(tmp_path)
     settings = JobSettings(input=source, output=tmp_path / "out", engine="ray", workers=1)
     (tmp_path / "out").mkdir()
+    # What the driver loaded before the files changed: the pinned card.
+    assert pinned.fingerprint is not None
+    loaded: Future[tuple[Any, LoadInfo]] = Future()
+    info = LoadInfo(pinned.fingerprint, "fastokens", None, {}, pickle.dumps(pinned))
+    loaded.set_result((None, info))
     with pytest.raises(FingerprintMismatchError, match="changed since the card was created"):
         run_ray(
-            pinned,
+            loaded,
             list_inputs(source)[0],
             settings,
             tmp_path / "out",

@@ -28,7 +28,11 @@ from .output import ERRORS, ErrorReport, Staging, write_manifest
 from .progress import Progress
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from ..card import ModelCard
+    from ..tokenizer import Tokenizer
+    from .inputs import InputFile
     from .output import Tally
     from .settings import JobSettings
     from .worker import LoadInfo
@@ -49,16 +53,20 @@ def tokenize(card: ModelCard, settings: JobSettings) -> dict[str, Any]:
     """
     from .. import __version__
 
-    require_jobs()
-    if settings.engine == "ray":
-        require_ray()
     started_at = datetime.datetime.now(datetime.UTC)
     started = time.perf_counter()
+    require_jobs()
+    loading = None
+    if settings.engine == "ray":
+        from .worker import load_in_background
+
+        loading = load_in_background(card, chat=settings.chat)
+        require_ray()  # importing Ray takes about as long as the load, beside it
     files, ignored = list_inputs(settings.input)
     staging = Staging(settings.output, settings.input, overwrite=settings.overwrite)
     output = staging.create()
     try:
-        tally, info, workers = _run(card, files, settings, staging)
+        tally, info, workers = _run(card, loading, files, settings, staging)
         seconds = time.perf_counter() - started
         manifest: dict[str, Any] = {
             "job": "tokenize",
@@ -99,7 +107,11 @@ def tokenize(card: ModelCard, settings: JobSettings) -> dict[str, Any]:
 
 
 def _run(
-    card: ModelCard, files: list[Any], settings: JobSettings, staging: Staging
+    card: ModelCard,
+    loading: Future[tuple[Tokenizer, LoadInfo]] | None,
+    files: list[InputFile],
+    settings: JobSettings,
+    staging: Staging,
 ) -> tuple[Tally, LoadInfo, int]:
     report = ErrorReport(staging.path / ERRORS) if settings.on_error == "skip" else None
     try:
@@ -116,10 +128,11 @@ def _run(
             return tally, info, pool.workers
         from .ray_engine import run_ray
 
+        assert loading is not None
         staging.remove_leftovers()
         progress = Progress(enabled=settings.progress, engine=settings.engine)
         try:
-            return run_ray(card, files, settings, staging.path, progress=progress, report=report)
+            return run_ray(loading, files, settings, staging.path, progress=progress, report=report)
         finally:
             progress.close()
     finally:

@@ -1,40 +1,38 @@
-"""``--engine ray``: Ray Data reads, an actor pool encodes, ``write_parquet`` writes.
+"""``--engine ray``: the local engine's tasks on a Ray Data actor pool.
 
 * Connects with ``ray.init()``: to the cluster in ``RAY_ADDRESS`` when it is set, else to
   a new local Ray (shut down again at the end). A Ray the caller already started is used
   as it is. The driver loads the card in a thread meanwhile (the load runs outside the
   GIL), so neither waits for the other.
-* Reading is a Ray Data datasource whose read tasks are the local engine's reader: one
-  task per JSONL file cuts it into chunks of whole lines (``--chunk-bytes``, 4 MiB) and
-  counts lines, one block per chunk; one task per Parquet row group. A block is one row
-  holding the pickled task, so it is as large as the chunk, not Ray's default, and the
-  reading tasks only read: parsing, the Python work, happens in the actors. Ray Data's
-  ``read_json`` cannot do this job: it parses a file as a whole with one inferred schema,
-  so one bad line fails the whole file (no ``--on-error skip``, no line number), and
-  ``read_text`` splits lines on U+2028 and other separators that JSON strings may hold.
-  ``read_parquet`` gives no row numbers, so Parquet is read by the actors, a row group
-  at a time, as the local workers do.
-* Encoding is ``map_batches`` over a pool of ``workers`` actors, one encode thread each;
-  each actor unpickles the pinned card once, which reloads it from the node's cache and
-  checks the fingerprint, then runs the same code as a local worker
-  (:mod:`modelcard.jobs.worker`).
-* Writing is Ray Data's ``write_parquet``, one file per block, with the local engine's
-  Parquet options. Row counts, tokens, bad records and the first modelcard error of an
-  actor go to a small tally actor that feeds the progress bar, ``_errors.jsonl`` and the
-  manifest, and lets the driver raise that error as itself.
+* The driver cuts the input as the local engine's reader does (JSONL into chunks of
+  whole lines, counting lines; Parquet into row groups) and hands Ray Data one read
+  task per chunk. A read task yields one row, the chunk's position; with the same CPU
+  request as the actors, Ray Data fuses it into them, so the actor that encodes a chunk
+  also reads it (from the shared filesystem, as every node sees INPUT), parses it and
+  writes its shard ``part-NNNNNN.parquet``, numbered in input order as the local
+  engine's. What comes back to the driver is one small row per task: the shard's name,
+  its counts and the bad records, which feed the progress bar, ``_errors.jsonl`` and
+  the manifest as they arrive.
+* Encoding is a pool of ``workers`` actors, one encode thread each; each actor
+  unpickles the pinned card once, which reloads it from the node's cache and checks the
+  fingerprint, then runs the same code as a local worker (:mod:`modelcard.jobs.worker`).
 
-Rows carry their ``source`` and ``row``; shard order is Ray's, not the input's.
+Why not Ray Data's own readers and writer: ``read_json`` parses a file as a whole with
+one inferred schema, so one bad line fails the whole file (no ``--on-error skip``, no
+line number), ``read_text`` splits lines on U+2028 and other separators that JSON strings
+may hold, and ``read_parquet`` gives no row numbers. ``write_parquet`` works, but it runs
+as separate write tasks: every id crosses the object store a second time, each node
+needs worker processes beside its actors, and a 2-CPU node spends more on those
+processes than on the writing; see docs/cluster.md for the figures.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import functools
 import os
 import pickle
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,70 +43,54 @@ from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
 from ..errors import ModelCardError
-from .encode import output_schema, output_table, parquet_options
-from .inputs import (
-    InputFile,
-    JsonlChunk,
-    ParquetGroup,
-    Task,
-    iter_jsonl_chunks,
-    iter_parquet_groups,
-)
+from .inputs import InputFile, Task, iter_tasks
 from .output import ErrorReport, Tally
-from .worker import LoadInfo, TaskResult, iter_encoded, load_tokenizer, setup_worker_process
+from .worker import LoadInfo, TaskResult, load_tokenizer, setup_worker_process, write_shard
 
 if TYPE_CHECKING:
-    from ..card import ModelCard
     from ..tokenizer import Tokenizer
     from .progress import Progress
     from .settings import JobSettings
 
 __all__ = ["RayJobError", "run_ray"]
 
-_POLL_SECONDS = 0.5
-# An actor encodes on one thread and holds 0.9 CPU, so that with one actor per CPU the
-# reading and writing tasks (mostly IO, 0.05 CPU each) still find room on every node;
-# Ray Data cannot fuse them into the actors.
-_ACTOR_CPUS = 0.9
-_IO_CPUS = 0.05
-_TASK = pa.schema([("task", pa.binary())])
+#: CPU an actor (and so its fused read task) holds: one encode thread.
+_ACTOR_CPUS = 1.0
+_TASK = pa.schema([("seq", pa.int64()), ("task", pa.binary())])
+_RESULT = pa.schema([("result", pa.binary())])
 
 
-def _block(task: Task) -> pa.Table:
-    return pa.Table.from_arrays([pa.array([pickle.dumps(task)], pa.binary())], schema=_TASK)
-
-
-def _read_jsonl(file: InputFile, chunk_bytes: int) -> Iterator[pa.Table]:
-    with open(file.path, "rb") as stream:
-        for first_row, offset, data in iter_jsonl_chunks(stream, chunk_bytes):
-            yield _block(JsonlChunk(file, first_row, offset, len(data), data))
-
-
-def _read_group(group: ParquetGroup) -> list[pa.Table]:
-    return [_block(group)]
+def _task_block(seq: int, task: Task) -> list[pa.Table]:
+    return [
+        pa.Table.from_arrays(
+            [pa.array([seq], pa.int64()), pa.array([pickle.dumps(task)], pa.binary())],
+            schema=_TASK,
+        )
+    ]
 
 
 class _TasksDatasource(Datasource):
-    """The job's tasks as blocks of one row: JSONL chunks (read here), Parquet row groups."""
+    """The job's tasks, one read task and one single-row block each."""
 
     def __init__(self, files: list[InputFile], settings: JobSettings) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
-        self._files = files
-        self._chunk_bytes = settings.chunk_bytes
-        # Checked on the driver, before anything starts: a wrong column fails every row.
-        self._groups = {
-            file.source: list(
-                iter_parquet_groups(file, field=settings.text_field, chat=settings.chat)
+        # Cut once, here: Ray Data asks for the read tasks twice.
+        self._tasks = list(
+            iter_tasks(
+                files,
+                chunk_bytes=settings.chunk_bytes,
+                field=settings.text_field,
+                chat=settings.chat,
+                keep_data=False,
             )
-            for file in files
-            if file.format == "parquet"
-        }
+        )
+        self._bytes = sum(file.size for file in files)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
 
     def estimate_inmemory_data_size(self) -> int:
-        return sum(file.size for file in self._files)
-
-    def read_task_count(self) -> int:
-        return sum(len(self._groups.get(file.source, [None])) for file in self._files)
+        return self._bytes
 
     def get_read_tasks(
         self,
@@ -116,28 +98,17 @@ class _TasksDatasource(Datasource):
         per_task_row_limit: int | None = None,
         data_context: Any = None,
     ) -> list[ReadTask]:
-        tasks: list[ReadTask] = []
-        for file in self._files:
-            reads: list[tuple[Callable[[], Any], int]]
-            if file.format == "jsonl":
-                chunk_bytes = self._chunk_bytes
+        tasks = []
+        for seq, task in enumerate(self._tasks):
+            size = getattr(task, "length", None) or self._bytes // max(1, len(self._tasks))
+            metadata = BlockMetadata(
+                num_rows=1, size_bytes=size, input_files=(str(task.file.path),), exec_stats=None
+            )
 
-                def read(file: InputFile = file, chunk_bytes: int = chunk_bytes) -> Any:
-                    return _read_jsonl(file, chunk_bytes)
+            def read(seq: int = seq, task: Task = task) -> list[pa.Table]:
+                return _task_block(seq, task)
 
-                reads = [(read, file.size)]
-            else:
-                groups = self._groups[file.source]
-                size = file.size // max(1, len(groups))
-                reads = [(functools.partial(_read_group, group), size) for group in groups]
-            for read_fn, size in reads:
-                metadata = BlockMetadata(
-                    num_rows=None,
-                    size_bytes=size,
-                    input_files=(str(file.path),),
-                    exec_stats=None,
-                )
-                tasks.append(ReadTask(read_fn, metadata, schema=_TASK))
+            tasks.append(ReadTask(read, metadata, schema=_TASK))
         return tasks
 
     def get_name(self) -> str:
@@ -145,77 +116,38 @@ class _TasksDatasource(Datasource):
 
 
 class _EncodeActor:
-    """One Ray Data actor: loads the card once, encodes tasks on one thread."""
+    """One Ray Data actor: loads the card once, runs tasks on one thread."""
 
-    def __init__(self, payload: bytes, settings: JobSettings, tally: Any) -> None:
+    def __init__(self, payload: bytes, settings: JobSettings, output: str) -> None:
         setup_worker_process()
         self._settings = settings
-        self._tally = tally
+        self._output = Path(output)
         self._load_error: ModelCardError | None = None
         try:
             self._tok: Tokenizer = load_tokenizer(payload, chat=settings.chat)[0]
         except ModelCardError as exc:
-            # Raised on the first batch instead: Ray reports an actor that fails in
-            # __init__ as ActorDiedError with only a message, and the driver could not
-            # raise FingerprintMismatchError (or whichever it was) as itself.
+            # Reported with the first task: Ray reports an actor that fails in __init__
+            # as ActorDiedError with only a message.
             self._load_error = exc
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        try:
-            if self._load_error is not None:
-                raise self._load_error
-            return self._encode(batch)
-        except ModelCardError as exc:
-            # Ray Data passes an error raised here to the driver as a message only; the
-            # tally keeps the exception itself, for the driver to raise as it is.
-            ray.get(self._tally.fail.remote(exc))
-            raise
-
-    def _encode(self, batch: pa.Table) -> pa.Table:
-        fallbacks = self._tok.encode_fallbacks
-        result = TaskResult()
-        tables: list[pa.Table] = []
-        for cell in batch.column("task").chunks:
-            for value in cell:
-                task: Task = pickle.loads(value.as_buffer())
-                for encoded in iter_encoded(self._tok, task, self._settings):
-                    if len(encoded.rows):
-                        tables.append(output_table(encoded))
-                    result.add(encoded)
-        result.encode_fallbacks = self._tok.encode_fallbacks - fallbacks
-        # Synchronous, so the tally has every batch before the dataset reports done.
-        ray.get(self._tally.add.remote(result))
-        if not tables:
-            return output_schema().empty_table()
-        return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-
-
-@ray.remote(num_cpus=0)
-class _TallyActor:
-    """Counts what the actors wrote; hands new bad records to the driver as it polls."""
-
-    def __init__(self) -> None:
-        self.tally = Tally()
-        self.new_bad: list[Any] = []
-        self.failure: ModelCardError | None = None
-
-    def add(self, result: TaskResult) -> None:
-        self.tally.add(
-            rows=result.rows,
-            tokens=result.tokens,
-            bad=result.bad,
-            blank_lines=result.blank_lines,
-            encode_fallbacks=result.encode_fallbacks,
-        )
-        self.new_bad += result.bad
-
-    def fail(self, exc: ModelCardError) -> None:
-        if self.failure is None:
-            self.failure = exc
-
-    def drain(self) -> tuple[Tally, list[Any], ModelCardError | None]:
-        new, self.new_bad = self.new_bad, []
-        return self.tally, new, self.failure
+        results = []
+        for seq, task in zip(
+            batch.column("seq").to_pylist(), batch.column("task").to_pylist(), strict=True
+        ):
+            shard = f"part-{seq:06d}.parquet"
+            result: TaskResult | ModelCardError
+            try:
+                if self._load_error is not None:
+                    raise self._load_error
+                job = pickle.loads(task)
+                result = write_shard(self._tok, job, self._settings, self._output, shard)
+            except ModelCardError as exc:
+                # Returned, not raised: Ray would pass the driver its message only, and the
+                # driver could not raise RecordError (or whichever it was) as itself.
+                result = exc
+            results.append(pickle.dumps(result))
+        return pa.Table.from_arrays([pa.array(results, pa.binary())], schema=_RESULT)
 
 
 def _cause(exc: BaseException) -> BaseException | None:
@@ -252,39 +184,20 @@ def _connect() -> bool:
     return True
 
 
-class _Poller:
-    """Feeds the progress bar and ``_errors.jsonl`` from the tally while Ray Data runs."""
-
-    def __init__(self, tally: Any, progress: Progress, report: ErrorReport | None) -> None:
-        self._tally = tally
-        self._progress = progress
-        self._report = report
-        self._seen = (0, 0)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="modelcard-ray-poll", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(_POLL_SECONDS):
-            with contextlib.suppress(Exception):  # the last drain, after stop(), raises
-                self.drain()
-
-    def drain(self) -> tuple[Tally, ModelCardError | None]:
-        counts, new_bad, failure = ray.get(self._tally.drain.remote())
-        if self._report is not None:
-            self._report.write(new_bad)
-        rows, tokens = self._seen
-        self._progress.update(counts.rows - rows, counts.tokens - tokens)
-        self._seen = (counts.rows, counts.tokens)
-        return counts, failure
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
+def _results(dataset: ray.data.Dataset) -> Iterator[TaskResult]:
+    """Each task's result as it arrives; the first modelcard error an actor met, raised."""
+    batches = dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0)
+    for batch in batches:
+        assert isinstance(batch, pa.Table)
+        for value in batch.column("result").to_pylist():
+            result: TaskResult | ModelCardError = pickle.loads(value)
+            if isinstance(result, ModelCardError):
+                raise result
+            yield result
 
 
 def run_ray(
-    card: ModelCard,
+    loading: concurrent.futures.Future[tuple[Any, LoadInfo]],
     files: list[InputFile],
     settings: JobSettings,
     output: Path,
@@ -292,59 +205,54 @@ def run_ray(
     progress: Progress,
     report: ErrorReport | None,
 ) -> tuple[Tally, LoadInfo, int]:
-    """Run the job on Ray Data; return its tally, what the driver loaded, the pool size."""
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="modelcard-load") as pool:
-        loading = pool.submit(load_tokenizer, card, chat=settings.chat)
-        started_here = _connect()
-        try:
-            info = loading.result()[1]
-        except BaseException:
-            if started_here:
-                ray.shutdown()
-            raise
+    """Run the job on Ray Data once ``loading`` (the driver's card load) is done.
+
+    Returns the tally, what the driver loaded, and the actor pool's size.
+    """
+    started_here = _connect()
     context = ray.data.DataContext.get_current()
-    bars = context.enable_progress_bars
+    saved = context.enable_progress_bars
     context.enable_progress_bars = False  # ours counts tokens too
     try:
+        info = loading.result()[1]
         cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
-        workers = settings.workers or max(1, int(cpus))
-        tally = _TallyActor.remote()  # type: ignore[attr-defined]
         source = _TasksDatasource(files, settings)
-        tasks = ray.data.read_datasource(
-            source, override_num_blocks=max(1, source.read_task_count()), num_cpus=_IO_CPUS
-        )
+        workers = settings.workers or max(1, int(cpus))
+        remote = {"num_cpus": _ACTOR_CPUS}
+        tasks = ray.data.read_datasource(source, override_num_blocks=max(1, len(source)), **remote)
         dataset = tasks.map_batches(
             _EncodeActor,
-            fn_constructor_args=(info.pinned, settings, tally),
+            fn_constructor_args=(info.pinned, settings, str(output)),
             batch_format="pyarrow",
             batch_size=None,  # a block: one task
             # min_size=1: an input of fewer tasks than actors is no reason to warn.
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers, initial_size=workers),
-            num_cpus=_ACTOR_CPUS,
+            **remote,
         )
-        poller = _Poller(tally, progress, report)
-        failure: BaseException | None = None
+        tally = Tally()
         try:
-            dataset.write_parquet(
-                str(output), ray_remote_args={"num_cpus": _IO_CPUS}, **parquet_options()
-            )
+            for result in _results(dataset):
+                tally.add(
+                    rows=result.rows,
+                    tokens=result.tokens,
+                    bad=result.bad,
+                    blank_lines=result.blank_lines,
+                    encode_fallbacks=result.encode_fallbacks,
+                )
+                if result.shard is not None:
+                    tally.shards.append(result.shard)
+                if report is not None:
+                    report.write(result.bad)
+                progress.update(result.rows, result.tokens)
         except ModelCardError:
             raise
         except Exception as exc:
-            failure = exc
-        finally:
-            poller.stop()
-        counts, actor_failure = poller.drain()
-        if failure is not None:
-            if actor_failure is not None:
-                raise actor_failure from None
-            cause = _cause(failure)
+            cause = _cause(exc)
             if cause is not None:
                 raise cause from None
-            raise RayJobError(f"The Ray job failed: {failure}") from failure
-        counts.shards = sorted(p.name for p in output.glob("*.parquet"))
-        return counts, info, workers
+            raise RayJobError(f"The Ray job failed: {exc}") from exc
+        return tally, info, workers
     finally:
-        context.enable_progress_bars = bars
+        context.enable_progress_bars = saved
         if started_here:
             ray.shutdown()

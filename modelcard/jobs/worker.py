@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,7 @@ __all__ = [
     "TaskResult",
     "check_chat_template",
     "iter_encoded",
+    "load_in_background",
     "load_tokenizer",
     "setup_worker_process",
     "write_shard",
@@ -98,6 +101,21 @@ def load_tokenizer(card: ModelCard | bytes, *, chat: bool) -> tuple[Tokenizer, L
         pinned=pickle.dumps(pinned),
     )
     return tok, info
+
+
+def load_in_background(card: ModelCard, *, chat: bool) -> Future[tuple[Tokenizer, LoadInfo]]:
+    """:func:`load_tokenizer` in a daemon thread: the load runs outside the GIL, so the
+    caller can import and start Ray meanwhile (and need not wait for it on failure)."""
+    future: Future[tuple[Tokenizer, LoadInfo]] = Future()
+
+    def load() -> None:
+        try:
+            future.set_result(load_tokenizer(card, chat=chat))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=load, name="modelcard-load", daemon=True).start()
+    return future
 
 
 def _parsed(task: Task, settings: JobSettings) -> Iterator[Parsed]:
