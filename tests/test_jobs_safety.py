@@ -291,7 +291,7 @@ from modelcard.jobs.worker import load_tokenizer, write_shard
 
 settings = JobSettings(input=Path(sys.argv[1]), output=Path(sys.argv[2]))
 files = list_inputs(settings.input)[0]
-task = next(iter_tasks(files, chunk_bytes=4096, field="text", chat=False, keep_data=False))
+task = next(iter_tasks(files, chunk_bytes=4096, field="text", chat=False))
 tok, info = load_tokenizer(ModelCard(model=sys.argv[3], tokenizer="fastokens"), chat=False)
 Path(sys.argv[2]).mkdir()
 result = write_shard(tok, task, settings, Path(sys.argv[2]), "part-000000.parquet")

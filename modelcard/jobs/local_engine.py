@@ -221,7 +221,6 @@ class LocalPool:
             chunk_bytes=settings.chunk_bytes,
             field=settings.text_field,
             chat=settings.chat,
-            keep_data=False,
         )
         next_task: tuple[int, Task] | None = None
         sent = 0

@@ -81,7 +81,6 @@ class _TasksDatasource(Datasource):
                 chunk_bytes=settings.chunk_bytes,
                 field=settings.text_field,
                 chat=settings.chat,
-                keep_data=False,
             )
         )
         self._bytes = sum(file.size for file in files)
@@ -177,10 +176,21 @@ def _connect() -> bool:
     """Connect to RAY_ADDRESS or start a local Ray; True when this call started it."""
     if ray.is_initialized():
         return False
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(log_to_driver=False)
-    else:
-        ray.init(include_dashboard=False, log_to_driver=False)
+    address = os.environ.get("RAY_ADDRESS")
+    try:
+        if address:
+            ray.init(log_to_driver=False)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, ray.exceptions.RayError) as exc:
+        where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray"
+        fix = (
+            "Check that the cluster is up (ray status) and reachable from here, or unset "
+            "RAY_ADDRESS to run on a local Ray."
+            if address
+            else "See the Ray logs under /tmp/ray, or run with --engine local."
+        )
+        raise RayJobError(f"Could not start or reach {where}: {exc}. {fix}") from exc
     return True
 
 
