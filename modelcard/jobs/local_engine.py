@@ -71,8 +71,10 @@ class WorkerDiedError(ModelCardError, RuntimeError):
 
 
 def _portable(exc: BaseException) -> BaseException:
-    """``exc`` as it can cross back to the parent, with the worker's traceback as a note."""
-    exc.add_note("In the worker process:\n" + "".join(traceback.format_exception(exc)).rstrip())
+    """``exc`` as it can cross back to the parent; a bug's traceback goes with it, as a note."""
+    if not isinstance(exc, ModelCardError):
+        trace = "".join(traceback.format_exception(exc)).rstrip()
+        exc.add_note(f"In the worker process:\n{trace}")
     try:
         pickle.loads(pickle.dumps(exc))
     except Exception:
@@ -145,18 +147,22 @@ class LocalPool:
         context = multiprocessing.get_context("spawn")
         payload = pickle.dumps(card)
         self._workers: list[_Worker] = []
-        with _sigint_ignored():
-            for number in range(self.workers):
-                parent, child = context.Pipe(duplex=True)
-                process = context.Process(
-                    target=serve,
-                    args=(child, payload, settings, str(output)),
-                    name=f"modelcard-tokenize-{number}",
-                    daemon=True,
-                )
-                process.start()
-                child.close()
-                self._workers.append(_Worker(process, parent))
+        try:
+            with _sigint_ignored():
+                for number in range(self.workers):
+                    parent, child = context.Pipe(duplex=True)
+                    process = context.Process(
+                        target=serve,
+                        args=(child, payload, settings, str(output)),
+                        name=f"modelcard-tokenize-{number}",
+                        daemon=True,
+                    )
+                    self._workers.append(_Worker(process, parent))
+                    process.start()
+                    child.close()
+        except BaseException:
+            self.close(terminate=True)
+            raise
 
     def __enter__(self) -> LocalPool:
         return self
@@ -167,13 +173,17 @@ class LocalPool:
     def close(self, *, terminate: bool = False) -> None:
         """Stop the workers and reap them: idle ones are asked to exit, the rest (or all,
         with ``terminate``, after a failure or Ctrl-C) get SIGTERM, then SIGKILL."""
-        for worker in self._workers:
+        started = [w for w in self._workers if w.process.pid is not None]
+        for worker in started:
             if not terminate and worker.in_flight == 0 and worker.process.is_alive():
                 with contextlib.suppress(OSError):
                     worker.conn.send(None)
             else:
                 worker.process.terminate()
         for worker in self._workers:
+            if worker.process.pid is None:
+                worker.conn.close()
+                continue
             worker.process.join(_TERMINATE_SECONDS)
             if worker.process.exitcode is None:
                 worker.process.kill()
