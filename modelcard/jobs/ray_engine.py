@@ -39,13 +39,21 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import ray
 import ray.data
+import structlog
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
 from ..errors import ModelCardError
 from .inputs import InputFile, Task, iter_tasks
 from .output import ErrorReport, Tally
-from .worker import LoadInfo, TaskResult, load_tokenizer, setup_worker_process, write_shard
+from .worker import (
+    LoadInfo,
+    TaskResult,
+    in_background,
+    load_tokenizer,
+    setup_worker_process,
+    write_shard,
+)
 
 if TYPE_CHECKING:
     from ..tokenizer import Tokenizer
@@ -54,8 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RayJobError", "run_ray"]
 
-#: CPU an actor (and so its fused read task) holds: one encode thread.
-_ACTOR_CPUS = 1.0
+log = structlog.get_logger("modelcard")
 _TASK = pa.schema([("seq", pa.int64()), ("task", pa.binary())])
 _RESULT = pa.schema([("result", pa.binary())])
 
@@ -72,18 +79,10 @@ def _task_block(seq: int, task: Task) -> list[pa.Table]:
 class _TasksDatasource(Datasource):
     """The job's tasks, one read task and one single-row block each."""
 
-    def __init__(self, files: list[InputFile], settings: JobSettings) -> None:
+    def __init__(self, tasks: list[Task], size: int) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
-        # Cut once, here: Ray Data asks for the read tasks twice.
-        self._tasks = list(
-            iter_tasks(
-                files,
-                chunk_bytes=settings.chunk_bytes,
-                field=settings.text_field,
-                chat=settings.chat,
-            )
-        )
-        self._bytes = sum(file.size for file in files)
+        self._tasks = tasks
+        self._bytes = size
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -219,16 +218,25 @@ def run_ray(
 
     Returns the tally, what the driver loaded, and the actor pool's size.
     """
+    # The input is cut while Ray starts; a Parquet file without the column fails here.
+    field, chat = settings.text_field, settings.chat
+    cutting = in_background(
+        lambda: list(iter_tasks(files, chunk_bytes=settings.chunk_bytes, field=field, chat=chat)),
+        "modelcard-cut",
+    )
     started_here = _connect()
     context = ray.data.DataContext.get_current()
     saved = context.enable_progress_bars
     context.enable_progress_bars = False  # ours counts tokens too
     try:
+        source = _TasksDatasource(cutting.result(), sum(file.size for file in files))
         info = loading.result()[1]
-        cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
-        source = _TasksDatasource(files, settings)
-        workers = settings.workers or max(1, int(cpus))
-        remote = {"num_cpus": _ACTOR_CPUS}
+        cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
+        workers = settings.workers or max(1, cpus)
+        if workers > cpus:
+            log.warning("workers_exceed_cores", requested=workers, cores=cpus, engine="ray")
+        # One CPU per actor, or a share of them when asked for more actors than CPUs.
+        remote = {"num_cpus": min(1.0, cpus / workers) if cpus else 1.0}
         tasks = ray.data.read_datasource(source, override_num_blocks=max(1, len(source)), **remote)
         dataset = tasks.map_batches(
             _EncodeActor,

@@ -12,10 +12,10 @@ import dataclasses
 import os
 import pickle
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ChatTemplateError
 from .encode import Encoded, encode_parsed, output_table, parquet_options
@@ -32,12 +32,15 @@ __all__ = [
     "LoadInfo",
     "TaskResult",
     "check_chat_template",
+    "in_background",
     "iter_encoded",
     "load_in_background",
     "load_tokenizer",
     "setup_worker_process",
     "write_shard",
 ]
+
+T = TypeVar("T")
 
 #: Rust thread pools read these when first used: one thread per worker process.
 ONE_THREAD = {"RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -103,19 +106,24 @@ def load_tokenizer(card: ModelCard | bytes, *, chat: bool) -> tuple[Tokenizer, L
     return tok, info
 
 
-def load_in_background(card: ModelCard, *, chat: bool) -> Future[tuple[Tokenizer, LoadInfo]]:
-    """:func:`load_tokenizer` in a daemon thread: the load runs outside the GIL, so the
-    caller can import and start Ray meanwhile (and need not wait for it on failure)."""
-    future: Future[tuple[Tokenizer, LoadInfo]] = Future()
+def in_background(work: Callable[[], T], name: str) -> Future[T]:
+    """``work()`` in a daemon thread: the caller goes on (imports, starts Ray) meanwhile,
+    and need not wait for it when it fails first."""
+    future: Future[T] = Future()
 
-    def load() -> None:
+    def run() -> None:
         try:
-            future.set_result(load_tokenizer(card, chat=chat))
+            future.set_result(work())
         except BaseException as exc:
             future.set_exception(exc)
 
-    threading.Thread(target=load, name="modelcard-load", daemon=True).start()
+    threading.Thread(target=run, name=name, daemon=True).start()
     return future
+
+
+def load_in_background(card: ModelCard, *, chat: bool) -> Future[tuple[Tokenizer, LoadInfo]]:
+    """:func:`load_tokenizer` in the background; the load itself runs outside the GIL."""
+    return in_background(lambda: load_tokenizer(card, chat=chat), "modelcard-load")
 
 
 def _parsed(task: Task, settings: JobSettings) -> Iterator[Parsed]:
