@@ -157,7 +157,8 @@ def total_cpu(result: dict[str, Any]) -> float | None:
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
+    """a / b; None when either is missing or not positive (a steady state lost in noise)."""
+    return a / b if a is not None and b is not None and a > 0 and b > 0 else None
 
 
 def stages(corpus: Path, args: argparse.Namespace) -> dict[str, Any]:

@@ -404,6 +404,7 @@ def test_ray_actor_finding_other_files_stops_the_job(tmp_path: Path) -> None:
     """On Ray, an actor whose card files differ from the pinned fingerprint fails the job."""
     from concurrent.futures import Future
 
+    from modelcard.jobs.inputs import iter_tasks
     from modelcard.jobs.ray_engine import run_ray
     from modelcard.jobs.worker import LoadInfo
 
@@ -415,10 +416,14 @@ def test_ray_actor_finding_other_files_stops_the_job(tmp_path: Path) -> None:
     loaded: Future[tuple[Any, LoadInfo]] = Future()
     info = LoadInfo(pinned.fingerprint, "fastokens", None, {}, pickle.dumps(pinned))
     loaded.set_result((None, info))
+    files = list_inputs(source)[0]
+    cut: Future[list[Any]] = Future()
+    cut.set_result(list(iter_tasks(files, chunk_bytes=4096, field="text", chat=False)))
     with pytest.raises(FingerprintMismatchError, match="changed since the card was created"):
         run_ray(
             loaded,
-            list_inputs(source)[0],
+            cut,
+            files[0].size,
             settings,
             tmp_path / "out",
             progress=Progress(enabled=False, engine="ray"),

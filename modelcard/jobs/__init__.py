@@ -12,7 +12,8 @@ Parquet, encodes each record with the card's tokenizer and writes Parquet shards
                      build the output Arrow table
     worker.py        what every encoding process does: load the card once, encode tasks
     local_engine.py  worker processes on this machine, fed by a reader in this process
-    ray_engine.py    Ray Data: a read datasource, an actor pool, write_parquet
+    ray_start.py     connecting to Ray (or starting it), before Ray Data is imported
+    ray_engine.py    Ray Data: the tasks as a datasource, fused into an actor pool
     output.py        the output folder (written whole or not at all), _errors.jsonl,
                      _manifest.json
     _deps.py         the optional packages, checked before the job starts
@@ -20,8 +21,9 @@ Parquet, encodes each record with the card's tokenizer and writes Parquet shards
     job.py           tokenize(): check, run an engine, write the manifest, commit OUTPUT
     command.py       the ``modelcard tokenize`` subcommand
 
-pyarrow, numpy and tqdm are imported inside functions, and ``ray_engine`` (which imports
-ray) only by a Ray job, so ``modelcard.cli`` stays quick to import. The ``jobs`` extra
+pyarrow, numpy and tqdm are imported inside functions, and ``ray_start`` and
+``ray_engine`` (which import Ray) only by a Ray job, so ``modelcard.cli`` stays quick to
+import. The ``jobs`` extra
 installs what the local engine needs; the ``ray`` extra adds Ray Data.
 """
 

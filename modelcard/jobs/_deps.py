@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from types import ModuleType
 
 from ..errors import ModelCardError
 
-__all__ = ["MissingDependencyError", "require_jobs", "require_ray"]
+__all__ = ["MissingDependencyError", "import_ray_engine", "require_jobs", "require_ray"]
 
 JOBS_EXTRA = 'pip install "modelcard[jobs]"'
 RAY_EXTRA = 'pip install "modelcard[ray]"'
@@ -47,12 +48,26 @@ def require_jobs(modules: tuple[str, ...] = ("pyarrow", "tqdm"), *, load: bool =
         raise MissingDependencyError(_message("modelcard tokenize", missing, JOBS_EXTRA))
 
 
+def _ray_missing(exc: ImportError) -> MissingDependencyError:
+    return MissingDependencyError(
+        _message("modelcard tokenize --engine ray", ["Ray Data"], RAY_EXTRA) + f" ({exc})"
+    )
+
+
 def require_ray() -> None:
-    """Ray Data, for ``--engine ray``; imports it (the Ray engine would next)."""
+    """Ray, imported (the job starts it next), and Ray Data, found."""
     try:
         importlib.import_module("ray")
-        importlib.import_module("ray.data")
+        found = importlib.util.find_spec("ray.data") is not None
     except ImportError as exc:
-        raise MissingDependencyError(
-            _message("modelcard tokenize --engine ray", ["Ray Data"], RAY_EXTRA) + f" ({exc})"
-        ) from exc
+        raise _ray_missing(exc) from exc
+    if not found:
+        raise _ray_missing(ModuleNotFoundError("No module named 'ray.data'"))
+
+
+def import_ray_engine() -> ModuleType:
+    """:mod:`modelcard.jobs.ray_engine`, which imports Ray Data."""
+    try:
+        return importlib.import_module("modelcard.jobs.ray_engine")
+    except ImportError as exc:
+        raise _ray_missing(exc) from exc

@@ -22,7 +22,7 @@ import datetime
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._deps import require_jobs, require_ray
+from ._deps import import_ray_engine, require_jobs, require_ray
 from .inputs import list_inputs
 from .output import ERRORS, ErrorReport, Staging, write_manifest
 from .progress import Progress
@@ -115,26 +115,68 @@ def _run(
 ) -> tuple[Tally, LoadInfo, int]:
     report = ErrorReport(staging.path / ERRORS) if settings.on_error == "skip" else None
     try:
-        if settings.engine == "local":
-            from .local_engine import LocalPool
-
-            with LocalPool(card, settings, staging.path) as pool:
-                staging.remove_leftovers()  # while the workers start
-                progress = Progress(enabled=settings.progress, engine=settings.engine)
-                try:
-                    tally, info = pool.run(files, settings, progress=progress, report=report)
-                finally:
-                    progress.close()
-            return tally, info, pool.workers
-        from .ray_engine import run_ray
-
-        assert loading is not None
-        staging.remove_leftovers()
-        progress = Progress(enabled=settings.progress, engine=settings.engine)
-        try:
-            return run_ray(loading, files, settings, staging.path, progress=progress, report=report)
-        finally:
-            progress.close()
+        if loading is None:
+            return _run_local(card, files, settings, staging, report)
+        return _run_ray(loading, files, settings, staging, report)
     finally:
         if report is not None:
             report.close()
+
+
+def _run_local(
+    card: ModelCard,
+    files: list[InputFile],
+    settings: JobSettings,
+    staging: Staging,
+    report: ErrorReport | None,
+) -> tuple[Tally, LoadInfo, int]:
+    from .local_engine import LocalPool
+
+    with LocalPool(card, settings, staging.path) as pool:
+        staging.remove_leftovers()  # while the workers start
+        progress = Progress(enabled=settings.progress, engine=settings.engine)
+        try:
+            tally, info = pool.run(files, settings, progress=progress, report=report)
+        finally:
+            progress.close()
+    return tally, info, pool.workers
+
+
+def _run_ray(
+    loading: Future[tuple[Tokenizer, LoadInfo]],
+    files: list[InputFile],
+    settings: JobSettings,
+    staging: Staging,
+    report: ErrorReport | None,
+) -> tuple[Tally, LoadInfo, int]:
+    from .inputs import iter_tasks
+    from .ray_start import connect, shutdown
+    from .worker import in_background
+
+    field, chat, chunk_bytes = settings.text_field, settings.chat, settings.chunk_bytes
+    cutting = in_background(
+        lambda: list(iter_tasks(files, chunk_bytes=chunk_bytes, field=field, chat=chat)),
+        "modelcard-cut",
+    )
+    importing = in_background(import_ray_engine, "modelcard-import")
+    started_here = connect()
+    try:
+        ray_engine = importing.result()
+        staging.remove_leftovers()
+        progress = Progress(enabled=settings.progress, engine=settings.engine)
+        try:
+            result: tuple[Tally, LoadInfo, int] = ray_engine.run_ray(
+                loading,
+                cutting,
+                sum(file.size for file in files),
+                settings,
+                staging.path,
+                progress=progress,
+                report=report,
+            )
+        finally:
+            progress.close()
+        return result
+    finally:
+        if started_here:
+            shutdown()

@@ -1,9 +1,9 @@
 """``--engine ray``: the local engine's tasks on a Ray Data actor pool.
 
-* Connects with ``ray.init()``: to the cluster in ``RAY_ADDRESS`` when it is set, else to
-  a new local Ray (shut down again at the end). A Ray the caller already started is used
-  as it is. The driver loads the card in a thread meanwhile (the load runs outside the
-  GIL), so neither waits for the other.
+* The job connects first (:mod:`modelcard.jobs.ray_start`): to the cluster in
+  ``RAY_ADDRESS`` when it is set, else to a new local Ray (shut down again at the end);
+  while Ray starts, threads import Ray Data and this module, cut the input and load the
+  card (the load runs outside the GIL), so none of them waits for another.
 * The driver cuts the input as the local engine's reader does (JSONL into chunks of
   whole lines, counting lines; Parquet into row groups) and hands Ray Data one read
   task per chunk. A read task yields one row, the chunk's position; with the same CPU
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import os
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,16 +43,10 @@ from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
 from ..errors import ModelCardError
-from .inputs import InputFile, Task, iter_tasks
+from .inputs import Task
 from .output import ErrorReport, Tally
-from .worker import (
-    LoadInfo,
-    TaskResult,
-    in_background,
-    load_tokenizer,
-    setup_worker_process,
-    write_shard,
-)
+from .ray_start import RayJobError
+from .worker import LoadInfo, TaskResult, load_tokenizer, setup_worker_process, write_shard
 
 if TYPE_CHECKING:
     from ..tokenizer import Tokenizer
@@ -167,32 +160,6 @@ def _cause(exc: BaseException) -> BaseException | None:
     return None
 
 
-class RayJobError(ModelCardError, RuntimeError):
-    """The Ray engine failed for a reason outside modelcard (cluster, resources, IO)."""
-
-
-def _connect() -> bool:
-    """Connect to RAY_ADDRESS or start a local Ray; True when this call started it."""
-    if ray.is_initialized():
-        return False
-    address = os.environ.get("RAY_ADDRESS")
-    try:
-        if address:
-            ray.init(log_to_driver=False)
-        else:
-            ray.init(include_dashboard=False, log_to_driver=False)
-    except (ConnectionError, ray.exceptions.RayError) as exc:
-        where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray"
-        fix = (
-            "Check that the cluster is up (ray status) and reachable from here, or unset "
-            "RAY_ADDRESS to run on a local Ray."
-            if address
-            else "See the Ray logs under /tmp/ray, or run with --engine local."
-        )
-        raise RayJobError(f"Could not start or reach {where}: {exc}. {fix}") from exc
-    return True
-
-
 def _results(dataset: ray.data.Dataset) -> Iterator[TaskResult]:
     """Each task's result as it arrives; the first modelcard error an actor met, raised."""
     batches = dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0)
@@ -207,29 +174,24 @@ def _results(dataset: ray.data.Dataset) -> Iterator[TaskResult]:
 
 def run_ray(
     loading: concurrent.futures.Future[tuple[Any, LoadInfo]],
-    files: list[InputFile],
+    cutting: concurrent.futures.Future[list[Task]],
+    size: int,
     settings: JobSettings,
     output: Path,
     *,
     progress: Progress,
     report: ErrorReport | None,
 ) -> tuple[Tally, LoadInfo, int]:
-    """Run the job on Ray Data once ``loading`` (the driver's card load) is done.
+    """Run the job on the connected Ray, once the driver's card load and cut are done.
 
-    Returns the tally, what the driver loaded, and the actor pool's size.
+    ``size`` is the input's size in bytes. Returns the tally, what the driver loaded,
+    and the actor pool's size.
     """
-    # The input is cut while Ray starts; a Parquet file without the column fails here.
-    field, chat = settings.text_field, settings.chat
-    cutting = in_background(
-        lambda: list(iter_tasks(files, chunk_bytes=settings.chunk_bytes, field=field, chat=chat)),
-        "modelcard-cut",
-    )
-    started_here = _connect()
     context = ray.data.DataContext.get_current()
     saved = context.enable_progress_bars
     context.enable_progress_bars = False  # ours counts tokens too
     try:
-        source = _TasksDatasource(cutting.result(), sum(file.size for file in files))
+        source = _TasksDatasource(cutting.result(), size)
         info = loading.result()[1]
         cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
         workers = settings.workers or max(1, cpus)
@@ -272,5 +234,3 @@ def run_ray(
         return tally, info, workers
     finally:
         context.enable_progress_bars = saved
-        if started_here:
-            ray.shutdown()
