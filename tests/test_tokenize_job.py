@@ -248,11 +248,19 @@ def test_bad_record_stops_the_job(tmp_path: Path) -> None:
 
 
 def test_unencodable_text_is_a_bad_record(tmp_path: Path) -> None:
-    """A string no backend can encode (a lone surrogate) is skipped as kind 'encode'."""
-    source = write_jsonl(tmp_path / "in" / "s.jsonl", ['{"text": "ok"}', '{"text": "\\ud800"}'])
-    manifest = run(source, tmp_path / "out", card("gpt2", "default"), on_error="skip")
-    assert [r["kind"] for r in errors_report(tmp_path / "out")] == ["encode"]
-    assert manifest["rows"] == 1
+    """A string no backend can encode (a lone surrogate) is skipped as kind 'encode'; the
+    other records of its batch keep the ids encode() gives them."""
+    lines = ['{"text": "ok"}', '{"text": "\\ud800"}', '{"text": "fine, thanks"}']
+    source = write_jsonl(tmp_path / "in" / "s.jsonl", lines)
+    model = card("gpt2", "default")
+    manifest = run(source, tmp_path / "out", model, on_error="skip")
+    assert [(r["row"], r["kind"]) for r in errors_report(tmp_path / "out")] == [(2, "encode")]
+    tok = model.load()
+    assert output_rows(tmp_path / "out") == [
+        ("s.jsonl", 1, tok.encode("ok")),
+        ("s.jsonl", 3, tok.encode("fine, thanks")),
+    ]
+    assert manifest["rows"] == 2
 
 
 def test_parquet_rows_are_numbered_across_row_groups(tmp_path: Path) -> None:
