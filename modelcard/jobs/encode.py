@@ -75,7 +75,7 @@ def _one_by_one(
     kept: list[NDArray[np.uint32]] = []
     for row, text in zip(rows, texts, strict=True):
         try:
-            ids = tok.encode_batch_flat([text], add_special_tokens).ids
+            ids = tok.encode_batch_flat([text], add_special_tokens=add_special_tokens).ids
         except (ModelCardError, ValueError, TypeError) as exc:
             bad.append(BadRecord(source, row, "encode", f"cannot encode: {exc}"))
             continue
@@ -101,7 +101,7 @@ def encode_parsed(
     else:
         rows, texts = parsed.rows, parsed.values
     try:
-        ids, offsets = tok.encode_batch_flat(texts, add_special_tokens)
+        ids, offsets = tok.encode_batch_flat(texts, add_special_tokens=add_special_tokens)
     except (ModelCardError, ValueError, TypeError):
         rows, ids, offsets = _one_by_one(tok, parsed.source, rows, texts, add_special_tokens, bad)
     bad.sort(key=lambda record: record.row)
