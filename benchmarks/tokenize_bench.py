@@ -72,10 +72,16 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+# Jobs, and the Ray they start, run in an empty folder of their own: not in a checkout,
+# whose modelcard/ would shadow the one PYTHONPATH names (Ray workers put their cwd first
+# on sys.path), nor in a shared /tmp. Set by main().
+NEUTRAL_CWD = ""
+
+
 def run_child(spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     command = [sys.executable, str(HERE / "jobbench" / "child.py"), json.dumps(spec)]
     started = time.perf_counter()
-    out = subprocess.run(command, env=env, capture_output=True, text=True)
+    out = subprocess.run(command, env=env, capture_output=True, text=True, cwd=NEUTRAL_CWD)
     if out.returncode:
         raise SystemExit(f"job failed ({spec['engine']}):\n{out.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -109,6 +115,7 @@ def ray_cluster(work: Path, cpus: int) -> Iterator[tuple[str, subprocess.Popen[b
     process = subprocess.Popen(
         command,
         env=child_env(CLUSTER_ENV),
+        cwd=NEUTRAL_CWD,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group, stopped as one below
@@ -164,7 +171,9 @@ def ratio(a: float | None, b: float | None) -> float | None:
 def stages(corpus: Path, args: argparse.Namespace) -> dict[str, Any]:
     command = [sys.executable, str(HERE / "jobbench" / "stages.py"), str(corpus)]
     command += ["--model", args.model, "--tokenizer", args.tokenizer]
-    out = subprocess.run(command, env=child_env(), capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        command, env=child_env(), capture_output=True, text=True, check=True, cwd=NEUTRAL_CWD
+    )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -215,8 +224,11 @@ def main() -> int:
         "load_average_before": load_average(),
     }
     print(f"load average {results['load_average_before']}")
+    global NEUTRAL_CWD
     with tempfile.TemporaryDirectory(prefix="tokenize-bench-") as tmp:
         work = Path(tmp)
+        NEUTRAL_CWD = str(work / "cwd")
+        os.mkdir(NEUTRAL_CWD)
         corpus_dir = args.corpus_dir or work / "corpus"
         manifest = corpus_dir / "corpus.json"
         if manifest.exists() and json.loads(manifest.read_text())["mb"] == args.mb:
