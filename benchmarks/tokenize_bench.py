@@ -1,31 +1,43 @@
-"""Benchmark ``modelcard tokenize``: local scaling, Ray overhead, job vs raw encoding.
+"""Benchmark ``modelcard tokenize``: local scaling, Ray against local, where the time goes.
 
-    python benchmarks/tokenize_bench.py                       # ~50 MB of ../shared/texts
-    python benchmarks/tokenize_bench.py --mb 10 --no-ray      # quicker
-    python benchmarks/tokenize_bench.py --model ./fixtures/gpt2 --tokenizer default
+    python benchmarks/tokenize_bench.py                    # 200 MB, 2 repetitions (~10 min)
+    python benchmarks/tokenize_bench.py --mb 40 --repeat 1 --no-ray-address   # quicker
+    PYTHONPATH=/path/to/other/checkout python benchmarks/tokenize_bench.py --label before
 
-Builds a JSONL slice of the shared corpus (chat messages, Leipzig sentences, long texts,
-source code, the generated stress cases; records of at most ~4 KB, kinds interleaved),
-then times, on the same input and card:
+Builds a JSONL corpus of ``--mb`` MB of text from ../shared/texts (``jobbench/corpus.py``:
+chat, multilingual, long documents, code, stress cases, shuffled) and its half, every
+other record, then runs, each job in a fresh process, on the same card and CPUs:
 
-* raw: ``encode_batch_flat`` over the texts already in memory, in one process, with the
-  backend's own threads (all cores) and with one thread (the job's per-worker setting);
-* the local engine with 1 and with 2 workers;
-* the Ray engine (``--workers`` = the CPUs), on a Ray started beforehand and warmed by
-  one tiny job, as a running cluster is (both start-up times are reported apart).
+* ``local x1`` and ``local x2``: the local engine with 1 and 2 workers;
+* ``ray``: the Ray engine as a user runs it without a cluster, starting (and stopping)
+  its own Ray with the machine's CPUs: start-up included;
+* ``ray-address``: the Ray engine against an already-running Ray (``ray start --head``,
+  given as ``RAY_ADDRESS``), warmed by one tiny job first, as a running cluster is.
 
-Every job runs twice, on the whole slice and on its first half. Wall time includes the
-fixed start-up (spawning workers or actors, each loading the card); the difference
-between the two runs is the time of the second half alone, so its ratios show how the
-engines scale once running. Both are printed; the JSON (``--json``) holds every number.
+Every contender runs on the half (N) and the whole (2N) in each repetition, contenders
+taking turns in an order that rotates; figures are medians over repetitions. The
+whole-job time is ``tokenize()``'s wall time in that process (Ray's import and start
+included); the steady state is time(2N) - time(N), what N more bytes cost once the job
+runs. Every ratio below comes from this one run. CPU time (this process and the job's
+processes) is reported beside wall time: on a shared machine it says how much work each
+engine did, whatever else ran. ``jobbench/stages.py`` times each stage of a worker's
+pipeline on one thread, for the table of where the time goes.
+
+The script uses only the public API (plus wrappers that time ``ray.init`` and the
+card load), so ``PYTHONPATH`` pointed at an older checkout measures that code.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import shutil
+import signal
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,290 +46,348 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 TEXTS = ROOT.parent / "shared" / "texts"
-RECORD_CHARS = 4000
+sys.path.insert(0, str(HERE))
+
+# A throwaway one-node cluster: no token to hand around.
+CLUSTER_ENV = {"RAY_AUTH_MODE": "disabled"}
+
+TARGETS = {
+    "local_scaling_whole": (">=", 1.6),
+    "ray_vs_local_steady": ("<=", 1.2),
+    "ray_vs_local_whole_half": ("<=", 2.0),
+}
 
 
-def _pieces(text: str, limit: int = RECORD_CHARS) -> Iterator[str]:
-    """Cut ``text`` at line ends into pieces of at most ~``limit`` characters."""
-    piece: list[str] = []
-    size = 0
-    for line in text.splitlines(keepends=True):
-        if size + len(line) > limit and piece:
-            yield "".join(piece)
-            piece, size = [], 0
-        piece.append(line)
-        size += len(line)
-    if piece:
-        yield "".join(piece)
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
-def corpus_texts(texts: Path) -> Iterator[str]:
-    """Real text from the shared corpus, interleaving kinds so any prefix is a mix."""
-    sources: list[Iterator[str]] = []
-
-    def chat() -> Iterator[str]:
-        with open(texts / "chat.jsonl", encoding="utf-8") as file:
-            for line in file:
-                for message in json.loads(line)["messages"]:
-                    yield message["content"]
-
-    def files(folder: str, suffixes: tuple[str, ...]) -> Iterator[str]:
-        for path in sorted((texts / folder).rglob("*")):
-            if path.is_file() and path.suffix in suffixes:
-                yield from _pieces(path.read_text(encoding="utf-8", errors="replace"))
-
-    def field(name: str, key: str) -> Iterator[str]:
-        with open(texts / name, encoding="utf-8") as file:
-            for line in file:
-                yield from _pieces(json.loads(line)[key])
-
-    sources = [
-        chat(),
-        files("multilingual", (".txt",)),
-        field("multilingual/emoji_sharegpt.jsonl", "text"),
-        files("long", (".txt", ".rst", ".tex")),
-        files("code", (".py", ".rs", ".go", ".js", ".ts", ".h", ".c", ".java", ".md", ".json")),
-        field("adversarial.jsonl", "text"),
-    ]
-    while sources:
-        for source in list(sources):
-            for _ in range(8):
-                text = next(source, None)
-                if text is None:
-                    sources.remove(source)
-                    break
-                if text.strip():
-                    yield text
-
-
-def build_corpus(folder: Path, megabytes: float) -> tuple[Path, Path, int]:
-    """Write the slice and its first half as JSONL; return both paths and the text bytes."""
-    folder.mkdir(parents=True, exist_ok=True)
-    budget = int(megabytes * 1e6)
-    texts: list[str] = []
-    size = 0
-    for text in corpus_texts(TEXTS):
-        texts.append(text)
-        size += len(text.encode())
-        if size >= budget:
-            break
-    full, half = folder / "full" / "slice.jsonl", folder / "half" / "slice.jsonl"
-    # Every other record: the half has the same mix of kinds as the whole.
-    for path, part in ((full, texts), (half, texts[::2])):
-        path.parent.mkdir(exist_ok=True)
-        with open(path, "w", encoding="utf-8") as file:
-            for number, text in enumerate(part):
-                file.write(json.dumps({"id": number, "text": text}, ensure_ascii=False) + "\n")
-    return full, half, size
-
-
-def raw_rate(corpus: Path, model: str, tokenizer: str, batch: int) -> dict[str, float]:
-    """encode_batch_flat over in-memory texts in this process (threads as the env says)."""
-    from modelcard import ModelCard
-
-    with open(corpus, encoding="utf-8") as file:
-        texts = [json.loads(line)["text"] for line in file]
-    tok = ModelCard(model=model, tokenizer=tokenizer).load()
-    tok.encode_batch_flat(texts[:64])  # start the backend's thread pool
-    started = time.perf_counter()
-    tokens = 0
-    for start in range(0, len(texts), batch):
-        tokens += len(tok.encode_batch_flat(texts[start : start + batch]).ids)
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "tokens": tokens, "tokens_per_second": tokens / seconds}
-
-
-def raw_in_subprocess(corpus: Path, args: argparse.Namespace, one_thread: bool) -> dict[str, Any]:
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    if one_thread:
-        env.update(RAYON_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    env.pop("RAY_ADDRESS", None)
+    env.update(extra or {})
+    return env
+
+
+# Jobs, and the Ray they start, run in an empty folder of their own: not in a checkout,
+# whose modelcard/ would shadow the one PYTHONPATH names (Ray workers put their cwd first
+# on sys.path), nor in a shared /tmp. Set by main().
+NEUTRAL_CWD = ""
+
+
+def run_child(spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    command = [sys.executable, str(HERE / "jobbench" / "child.py"), json.dumps(spec)]
+    started = time.perf_counter()
+    out = subprocess.run(command, env=env, capture_output=True, text=True, cwd=NEUTRAL_CWD)
+    if out.returncode:
+        raise SystemExit(f"job failed ({spec['engine']}):\n{out.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["process_seconds"] = time.perf_counter() - started
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def ray_cluster(work: Path, cpus: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A one-node Ray (``ray start --head --block``), stopped with its processes after."""
+    port = free_port()
+    ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
     command = [
-        sys.executable,
-        __file__,
-        "--raw-only",
-        str(corpus),
-        "--model",
-        args.model,
-        "--tokenizer",
-        args.tokenizer,
+        ray,
+        "start",
+        "--head",
+        "--block",
+        f"--port={port}",
+        f"--num-cpus={cpus}",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        f"--temp-dir={work / 'ray'}",
     ]
-    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    process = subprocess.Popen(
+        command,
+        env=child_env(CLUSTER_ENV),
+        cwd=NEUTRAL_CWD,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, stopped as one below
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("ray start --head did not come up")
+            time.sleep(0.2)
+        yield address, process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of the numeric figures of several runs of one job."""
+    keys = ["wall_seconds", "first_rows_seconds", "process_seconds", "cpu_seconds"]
+    out: dict[str, Any] = {}
+    for key in keys:
+        values = [r[key] for r in runs if r.get(key) is not None]
+        out[key] = statistics.median(values) if values else None
+    out["tokens"] = runs[0]["tokens"]
+    out["rows"] = runs[0]["rows"]
+    return out
+
+
+def total_cpu(result: dict[str, Any]) -> float | None:
+    """CPU seconds of the job: this process, plus its workers or its Ray processes."""
+    if "ray_cpu_seconds" in result:
+        return float(result["driver_cpu_seconds"] + result["ray_cpu_seconds"])
+    if result.get("engine") == "ray":
+        return None  # a running cluster's processes, measured by the caller if at all
+    return float(result["driver_cpu_seconds"] + result["children_cpu_seconds"])
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """a / b; None when either is missing or not positive (a steady state lost in noise)."""
+    return a / b if a is not None and b is not None and a > 0 and b > 0 else None
+
+
+def stages(corpus: Path, args: argparse.Namespace) -> dict[str, Any]:
+    command = [sys.executable, str(HERE / "jobbench" / "stages.py"), str(corpus)]
+    command += ["--model", args.model, "--tokenizer", args.tokenizer]
+    out = subprocess.run(
+        command, env=child_env(), capture_output=True, text=True, check=True, cwd=NEUTRAL_CWD
+    )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
 
-def run_job(
-    corpus: Path, output: Path, args: argparse.Namespace, **settings: Any
-) -> dict[str, Any]:
-    from modelcard import ModelCard
-    from modelcard.jobs import JobSettings, tokenize
-
-    card = ModelCard(model=args.model, tokenizer=args.tokenizer)
-    before = os.times()
-    started = time.perf_counter()
-    manifest = tokenize(
-        card,
-        JobSettings(input=corpus, output=output, overwrite=True, progress=False, **settings),
-    )
-    wall = time.perf_counter() - started
-    after = os.times()
-    return {
-        "wall_seconds": wall,
-        "rows": manifest["rows"],
-        "tokens": manifest["tokens"],
-        # CPU of the local engine's worker processes (Ray's are not our children): unlike
-        # wall time, it does not depend on what else the machine is running.
-        "worker_cpu_seconds": after.children_user
-        - before.children_user
-        + after.children_system
-        - before.children_system,
-        "driver_cpu_seconds": after.user - before.user + after.system - before.system,
-    }
-
-
-def timed_pair(
-    name: str, full: Path, half: Path, work: Path, args: argparse.Namespace, **settings: Any
-) -> dict[str, Any]:
-    """Run a job on the whole slice and on its half; the difference is the second half."""
-    best_full: dict[str, Any] | None = None
-    best_half: dict[str, Any] | None = None
-    for _ in range(args.repeat):
-        one = run_job(full, work / f"{name}-full", args, **settings)
-        two = run_job(half, work / f"{name}-half", args, **settings)
-        if best_full is None or one["wall_seconds"] < best_full["wall_seconds"]:
-            best_full = one
-        if best_half is None or two["wall_seconds"] < best_half["wall_seconds"]:
-            best_half = two
-    assert best_full is not None
-    assert best_half is not None
-    marginal = best_full["wall_seconds"] - best_half["wall_seconds"]
-    result = {
-        "full": best_full,
-        "half": best_half,
-        "second_half_seconds": marginal,
-        "second_half_tokens_per_second": (best_full["tokens"] - best_half["tokens"]) / marginal
-        if marginal > 0
-        else None,
-        "wall_tokens_per_second": best_full["tokens"] / best_full["wall_seconds"],
-    }
+def print_stages(profile: dict[str, Any]) -> None:
+    scale = 1e8 / profile["bytes"]
+    print(f"stages of a worker, one thread, per 100 MB of input ({profile['tokens'] / 1e6:.0f}M")
+    print(f"tokens per {profile['bytes'] / 1e6:.0f} MB), CPU / wall seconds:")
+    for name, figures in profile["stages"].items():
+        print(
+            f"  {name:<26} {figures['cpu_seconds'] * scale:6.2f} / "
+            f"{figures['wall_seconds'] * scale:6.2f}"
+        )
+    start = profile["start_up"]
     print(
-        f"  {name:<10} wall {best_full['wall_seconds']:6.2f}s "
-        f"({result['wall_tokens_per_second'] / 1e6:5.2f} Mtok/s)   second half "
-        f"{marginal:6.2f}s   worker cpu {best_full['worker_cpu_seconds']:6.2f}s "
-        f"(half: {best_half['worker_cpu_seconds']:.2f}s)",
-        flush=True,
+        f"  start-up, per worker: imports {start['imports']['cpu_seconds']:.2f} s CPU, card "
+        f"load {start['card_load']['cpu_seconds']:.2f} s CPU; a fresh process to loaded "
+        f"{start['process']['wall_seconds']:.2f} s"
     )
-    return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mb", type=float, default=50.0, help="slice size in MB of text")
+    parser.add_argument("--mb", type=float, default=200.0, help="corpus size in MB of text")
+    parser.add_argument("--repeat", type=int, default=2, help="interleaved repetitions")
     parser.add_argument("--model", default=str(ROOT / "fixtures" / "qwen2.5"))
     parser.add_argument("--tokenizer", default="fastokens")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per job; the best is kept")
-    parser.add_argument("--no-ray", action="store_true", help="skip the Ray engine")
+    parser.add_argument("--texts", type=Path, default=TEXTS)
+    parser.add_argument("--no-ray", action="store_true", help="skip both Ray contenders")
+    parser.add_argument("--no-ray-address", action="store_true", help="skip the running Ray")
+    parser.add_argument("--no-stages", action="store_true", help="skip the stage profile")
+    parser.add_argument("--corpus-dir", type=Path, help="build (or reuse) the corpus here")
+    parser.add_argument("--label", default="", help="a name for this run in the JSON")
     parser.add_argument(
         "--json", type=Path, default=ROOT / "benchmarks" / "results" / "tokenize_bench.json"
     )
-    parser.add_argument("--raw-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.raw_only is not None:
-        print(json.dumps(raw_rate(args.raw_only, args.model, args.tokenizer, 4096)))
-        return 0
+    from jobbench.corpus import build
 
     cpus = len(os.sched_getaffinity(0))
     results: dict[str, Any] = {
+        "label": args.label,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "pythonpath": os.environ.get("PYTHONPATH"),
         "machine": {"cpus": cpus, "python": platform.python_version()},
         "model": args.model,
         "tokenizer": args.tokenizer,
+        "load_average_before": load_average(),
     }
+    print(f"load average {results['load_average_before']}")
+    global NEUTRAL_CWD
     with tempfile.TemporaryDirectory(prefix="tokenize-bench-") as tmp:
         work = Path(tmp)
-        full, half, size = build_corpus(work / "corpus", args.mb)
-        results["corpus"] = {"bytes": size, "file_bytes": full.stat().st_size}
-        print(f"corpus: {size / 1e6:.1f} MB of text, {full.stat().st_size / 1e6:.1f} MB JSONL")
-
-        raw_all = raw_in_subprocess(full, args, one_thread=False)
-        raw_one = raw_in_subprocess(full, args, one_thread=True)
-        results["raw"] = {"all_threads": raw_all, "one_thread": raw_one}
+        NEUTRAL_CWD = str(work / "cwd")
+        os.mkdir(NEUTRAL_CWD)
+        corpus_dir = args.corpus_dir or work / "corpus"
+        manifest = corpus_dir / "corpus.json"
+        if manifest.exists() and json.loads(manifest.read_text())["mb"] == args.mb:
+            corpus = json.loads(manifest.read_text())
+        else:
+            corpus = {"mb": args.mb, **build(corpus_dir, args.mb, args.texts)}
+            manifest.write_text(json.dumps(corpus))
+        results["corpus"] = corpus
+        full, half = Path(corpus["full"]), Path(corpus["half"])
+        sizes = corpus["text_bytes"]
         print(
-            f"  raw        {raw_all['seconds']:6.2f}s ({raw_all['tokens_per_second'] / 1e6:5.2f} "
-            f"Mtok/s, {cpus} threads); one thread {raw_one['seconds']:.2f}s"
+            f"corpus: {sizes['full'] / 1e6:.0f} MB of text ({corpus['records']['full']} "
+            f"records, {corpus['passes']} passes over the shared texts); half: "
+            f"{sizes['half'] / 1e6:.0f} MB",
+            flush=True,
         )
+        if not args.no_stages:
+            profile = stages(half, args)
+            results["stages"] = profile
+            print_stages(profile)
 
-        local1 = timed_pair("local x1", full, half, work, args, workers=1)
-        local2 = timed_pair("local x2", full, half, work, args, workers=2)
-        results["local"] = {"1": local1, "2": local2}
-        ray_result = None
+        base = {"model": args.model, "tokenizer": args.tokenizer}
+        contenders: dict[str, dict[str, Any]] = {
+            "local x1": {"engine": "local", "workers": 1},
+            "local x2": {"engine": "local", "workers": cpus},
+        }
         if not args.no_ray:
-            import ray
+            contenders["ray"] = {"engine": "ray", "workers": cpus}
+            if not args.no_ray_address:
+                contenders["ray-address"] = {"engine": "ray", "workers": cpus, "address": True}
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+            name: {"half": [], "full": []} for name in contenders
+        }
+        with contextlib.ExitStack() as stack:
+            cluster = None
+            if "ray-address" in contenders:
+                address, process = stack.enter_context(ray_cluster(work, cpus))
+                cluster = (address, process)
+                tiny = work / "tiny"
+                tiny.mkdir()
+                (tiny / "t.jsonl").write_text('{"text": "warm up"}\n', encoding="utf-8")
+                spec = {**base, "engine": "ray", "workers": cpus, "input": str(tiny / "t.jsonl")}
+                spec["output"] = str(work / "out-warm")
+                first = run_child(spec, child_env({"RAY_ADDRESS": address, **CLUSTER_ENV}))
+                results["ray_address_first_job_seconds"] = first["wall_seconds"]
+                print(f"  running Ray at {address}: first (tiny) job {first['wall_seconds']:.2f} s")
+            from jobbench.child import CpuSampler
 
-            started = time.perf_counter()
-            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
-            results["ray_init_seconds"] = time.perf_counter() - started
-            try:
-                # The first job on a new Ray also starts its worker processes; a running
-                # cluster has them. Timed apart, on a few records.
-                tiny = build_corpus(work / "tiny", 0.05)[0]
-                first = run_job(tiny, work / "ray-first", args, engine="ray", workers=cpus)
-                results["ray_first_job_seconds"] = first["wall_seconds"]
-                print(
-                    f"  ray init {results['ray_init_seconds']:.2f}s, first (tiny) job "
-                    f"{first['wall_seconds']:.2f}s",
-                    flush=True,
-                )
-                ray_result = timed_pair("ray", full, half, work, args, engine="ray", workers=cpus)
-            finally:
-                ray.shutdown()
-            results["ray"] = ray_result
-
-    def ratio(a: float | None, b: float | None) -> float | None:
-        return a / b if a and b else None
-
-    ratios = {
-        "scaling_wall": ratio(local1["full"]["wall_seconds"], local2["full"]["wall_seconds"]),
-        "scaling_second_half": ratio(local1["second_half_seconds"], local2["second_half_seconds"]),
-        "job_vs_raw_all_threads": ratio(
-            local2["wall_tokens_per_second"], raw_all["tokens_per_second"]
-        ),
-        "job_vs_raw_all_threads_second_half": ratio(
-            local2["second_half_tokens_per_second"], raw_all["tokens_per_second"]
-        ),
-        "job_vs_raw_one_thread_per_worker": ratio(
-            local2["second_half_tokens_per_second"], raw_one["tokens_per_second"] * 2
-        ),
+            order = list(contenders)
+            jobs = 0
+            for repetition in range(args.repeat):
+                turn = order[repetition % len(order) :] + order[: repetition % len(order)]
+                for name in turn:
+                    for size, path in (("half", half), ("full", full)):
+                        jobs += 1
+                        spec = {**base, **contenders[name], "input": str(path)}
+                        spec.pop("address", None)
+                        spec["output"] = str(work / f"out-{jobs}")
+                        env = child_env()
+                        sampler = None
+                        if contenders[name].get("address") and cluster is not None:
+                            env = child_env({"RAY_ADDRESS": cluster[0], **CLUSTER_ENV})
+                            sampler = CpuSampler(cluster[1].pid)
+                        result = run_child(spec, env)
+                        result["engine"] = spec["engine"]
+                        if sampler is not None:
+                            by_name = sampler.stop()
+                            result["ray_cpu_seconds"] = sum(c for c, _ in by_name.values())
+                        result["cpu_seconds"] = total_cpu(result)
+                        result["load_average"] = load_average()
+                        runs[name][size].append(result)
+                        shutil.rmtree(spec["output"], ignore_errors=True)
+                        cpu = result["cpu_seconds"]
+                        print(
+                            f"  [{repetition + 1}/{args.repeat}] {name:<12} {size}: "
+                            f"{result['wall_seconds']:6.2f} s"
+                            + (f", {cpu:6.2f} s CPU" if cpu is not None else "")
+                            + f"  (load {result['load_average'][0]})",
+                            flush=True,
+                        )
+    results["runs"] = runs
+    summary: dict[str, dict[str, Any]] = {
+        name: {size: median_run(r) for size, r in by_size.items()} for name, by_size in runs.items()
     }
-    if ray_result is not None:
-        ratios["ray_vs_local_wall"] = ratio(
-            ray_result["full"]["wall_seconds"], local2["full"]["wall_seconds"]
-        )
-        ratios["ray_vs_local_second_half"] = ratio(
-            ray_result["second_half_seconds"], local2["second_half_seconds"]
-        )
-        if ray_result["full"]["tokens"] != local2["full"]["tokens"]:
-            raise SystemExit("the Ray and local engines wrote different token counts")
-    # Worker CPU: the second worker's extra CPU is its start-up (interpreter, imports, card
-    # load); what one worker spends beyond that is the encoding work itself.
-    startup_cpu = local2["full"]["worker_cpu_seconds"] - local1["full"]["worker_cpu_seconds"]
-    results["cpu_model"] = {
-        "startup_cpu_per_worker": startup_cpu,
-        "work_cpu": local1["full"]["worker_cpu_seconds"] - startup_cpu,
+    for by_size in summary.values():
+        half_run, full_run = by_size["half"], by_size["full"]
+        by_size["steady_seconds"] = full_run["wall_seconds"] - half_run["wall_seconds"]
+        by_size["fixed_seconds"] = half_run["wall_seconds"] - by_size["steady_seconds"]
+        if half_run["cpu_seconds"] is not None and full_run["cpu_seconds"] is not None:
+            by_size["steady_cpu_seconds"] = full_run["cpu_seconds"] - half_run["cpu_seconds"]
+        tokens = full_run["tokens"] - half_run["tokens"]
+        by_size["steady_tokens_per_second"] = ratio(tokens, by_size["steady_seconds"])
+    results["summary"] = summary
+    tokens = {(n, s): summary[n][s]["tokens"] for n in summary for s in ("half", "full")}
+    if len({tokens[(n, "full")] for n in summary}) != 1:
+        raise SystemExit(f"the engines wrote different token counts: {tokens}")
+
+    local1, local2 = summary["local x1"], summary["local x2"]
+    ratios: dict[str, float | None] = {
+        "local_scaling_whole": ratio(
+            local1["full"]["wall_seconds"], local2["full"]["wall_seconds"]
+        ),
+        "local_scaling_steady": ratio(local1["steady_seconds"], local2["steady_seconds"]),
     }
-    results["load_average"] = os.getloadavg()
+    # The same scaling for a 10 GB job, from the fixed and per-byte parts measured here.
+    per_byte = {n: summary[n]["steady_seconds"] / (sizes["full"] - sizes["half"]) for n in summary}
+    ten_gb = {n: summary[n]["fixed_seconds"] + 10e9 * per_byte[n] for n in summary}
+    results["extrapolated_10gb_seconds"] = ten_gb
+    ratios["local_scaling_whole_10gb_extrapolated"] = ratio(ten_gb["local x1"], ten_gb["local x2"])
+    stage_profile = results.get("stages")
+    if stage_profile:
+        raw = stage_profile["tokens"] / stage_profile["stages"]["encode"]["wall_seconds"]
+        ratios["local_x2_steady_vs_raw_encode_x2"] = ratio(
+            local2["steady_tokens_per_second"], 2 * raw
+        )
+    for name in ("ray", "ray-address"):
+        if name not in summary:
+            continue
+        key = name.replace("-", "_")
+        ray_run = summary[name]
+        ratios[f"{key}_vs_local_steady"] = ratio(
+            ray_run["steady_seconds"], local2["steady_seconds"]
+        )
+        ratios[f"{key}_vs_local_whole_half"] = ratio(
+            ray_run["half"]["wall_seconds"], local2["half"]["wall_seconds"]
+        )
+        ratios[f"{key}_vs_local_whole_full"] = ratio(
+            ray_run["full"]["wall_seconds"], local2["full"]["wall_seconds"]
+        )
+        ratios[f"{key}_vs_local_steady_cpu"] = ratio(
+            ray_run.get("steady_cpu_seconds"), local2.get("steady_cpu_seconds")
+        )
     results["ratios"] = ratios
-    model = results["cpu_model"]
-    print(
-        f"worker cpu: start-up {model['startup_cpu_per_worker']:.2f}s per worker, encoding "
-        f"work {model['work_cpu']:.2f}s; load average {results['load_average'][0]:.1f}"
-    )
-    print("ratios:")
+    results["load_average_after"] = load_average()
+
+    print("\nmedians (wall seconds; steady = 2N - N):")
+    print(f"  {'':<12} {'N':>8} {'2N':>8} {'steady':>8} {'fixed':>8} {'1st rows':>9}")
+    for name, by_size in summary.items():
+        first = by_size["half"]["first_rows_seconds"]
+        print(
+            f"  {name:<12} {by_size['half']['wall_seconds']:8.2f} "
+            f"{by_size['full']['wall_seconds']:8.2f} {by_size['steady_seconds']:8.2f} "
+            f"{by_size['fixed_seconds']:8.2f} {first if first is not None else float('nan'):9.2f}"
+        )
+    print(f"ratios (N = {sizes['half'] / 1e6:.0f} MB, 2N = {sizes['full'] / 1e6:.0f} MB):")
     for name, value in ratios.items():
-        print(f"  {name:<38} {'-' if value is None else f'{value:.2f}'}")
-    print("  (scaling: 1 worker / 2 workers, target >= 1.7; ray_vs_local: target <= 1.5;")
-    print("   job_vs_raw: job tokens/s over raw encode_batch_flat tokens/s)")
+        target = TARGETS.get(name)
+        verdict = ""
+        if target is not None and value is not None:
+            sign, bound = target
+            ok = value >= bound if sign == ">=" else value <= bound
+            verdict = f"  target {sign} {bound}: {'PASS' if ok else 'FAIL'}"
+        shown = "-" if value is None else f"{value:.2f}"
+        print(f"  {name:<40} {shown:>6}{verdict}")
+    loads = [r["load_average"][0] for by in runs.values() for rs in by.values() for r in rs]
+    print(
+        f"load average (1 min) before {results['load_average_before'][0]}, during "
+        f"{min(loads):.1f}-{max(loads):.1f}, after {results['load_average_after'][0]}"
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.json}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import shutil
 import warnings
 from collections.abc import Iterator
@@ -87,7 +88,7 @@ def output_rows(output: Path) -> list[Row]:
 
 
 def run(input_path: Path, output: Path, model: ModelCard, **settings: Any) -> dict[str, Any]:
-    settings.setdefault("workers", 2)
+    settings.setdefault("workers", 1)
     return tokenize(model, JobSettings(input=input_path, output=output, **settings))
 
 
@@ -138,15 +139,16 @@ def test_jsonl_chunks_are_whole_lines_with_their_numbers(chunk_bytes: int) -> No
         + '{"text": "raw \u2028 separator"}\n'.encode()
         + b'{"text": "no newline"}'
     )
-    chunks = list(iter_jsonl_chunks(io.BytesIO(data), chunk_bytes))
-    assert b"".join(chunk for _, chunk in chunks) == data
+    spans = list(iter_jsonl_chunks(io.BytesIO(data), chunk_bytes))
+    chunks = [data[offset : offset + length] for _, offset, length in spans]
+    assert b"".join(chunks) == data
     line = 1
-    for first, chunk in chunks:
+    for (first, _, _), chunk in zip(spans, chunks, strict=True):
         assert first == line
         line += chunk.count(b"\n")
-    assert all(chunk.endswith(b"\n") for _, chunk in chunks[:-1])
+    assert all(chunk.endswith(b"\n") for chunk in chunks[:-1])
     # The last line lacks a newline: it rides with the line before it, not alone.
-    assert chunks[-1][1].endswith(b'separator"}\n{"text": "no newline"}')
+    assert chunks[-1].endswith(b'separator"}\n{"text": "no newline"}')
 
 
 # -- local engine -------------------------------------------------------------------------
@@ -159,7 +161,7 @@ def test_local_engine_equals_encode_loop(
     """Two workers over many small tasks write, in input order, the ids of an encode loop."""
     model = card(name, requested)
     tok = model.load()
-    manifest = run(corpus, tmp_path / "out", model, chunk_bytes=4096, batch_rows=3)
+    manifest = run(corpus, tmp_path / "out", model, workers=2, chunk_bytes=4096, batch_rows=3)
     expected = expected_rows(tok, corpus)
     assert output_rows(tmp_path / "out") == expected
     assert len(manifest["shards"]) > 5
@@ -246,11 +248,19 @@ def test_bad_record_stops_the_job(tmp_path: Path) -> None:
 
 
 def test_unencodable_text_is_a_bad_record(tmp_path: Path) -> None:
-    """A string no backend can encode (a lone surrogate) is skipped as kind 'encode'."""
-    source = write_jsonl(tmp_path / "in" / "s.jsonl", ['{"text": "ok"}', '{"text": "\\ud800"}'])
-    manifest = run(source, tmp_path / "out", card("gpt2", "default"), on_error="skip")
-    assert [r["kind"] for r in errors_report(tmp_path / "out")] == ["encode"]
-    assert manifest["rows"] == 1
+    """A string no backend can encode (a lone surrogate) is skipped as kind 'encode'; the
+    other records of its batch keep the ids encode() gives them."""
+    lines = ['{"text": "ok"}', '{"text": "\\ud800"}', '{"text": "fine, thanks"}']
+    source = write_jsonl(tmp_path / "in" / "s.jsonl", lines)
+    model = card("gpt2", "default")
+    manifest = run(source, tmp_path / "out", model, on_error="skip")
+    assert [(r["row"], r["kind"]) for r in errors_report(tmp_path / "out")] == [(2, "encode")]
+    tok = model.load()
+    assert output_rows(tmp_path / "out") == [
+        ("s.jsonl", 1, tok.encode("ok")),
+        ("s.jsonl", 3, tok.encode("fine, thanks")),
+    ]
+    assert manifest["rows"] == 2
 
 
 def test_parquet_rows_are_numbered_across_row_groups(tmp_path: Path) -> None:
@@ -282,25 +292,11 @@ def test_parquet_without_the_column_fails(tmp_path: Path) -> None:
 
 
 def test_worker_finding_other_files_stops_the_job(tmp_path: Path) -> None:
-    """Files changed after the driver pinned the card make the worker's load fail the job."""
-    from modelcard.jobs.local_engine import LocalPool
-
+    """Files changed after the card was pinned make the workers' load fail the job."""
     pinned, source = edited_after_load(tmp_path)
-    settings = JobSettings(input=source, output=tmp_path / "out")
-    (tmp_path / "out").mkdir()
-    pool = LocalPool(1)
-    try:
-        with pytest.raises(FingerprintMismatchError, match="changed since the card was created"):
-            pool.run(
-                pinned,
-                list_inputs(source)[0],
-                settings,
-                tmp_path / "out",
-                progress=Progress(enabled=False, engine="local"),
-                report=None,
-            )
-    finally:
-        pool.close()
+    with pytest.raises(FingerprintMismatchError, match="changed since the card was created"):
+        run(source, tmp_path / "out", pinned)
+    assert not (tmp_path / "out").exists()
 
 
 def test_output_with_other_files_is_refused(tmp_path: Path) -> None:
@@ -361,12 +357,14 @@ def local_ray() -> Iterator[None]:
 def test_ray_engine_equals_encode_loop(
     corpus: Path, tmp_path: Path, name: str, requested: str, backend: str
 ) -> None:
-    """The Ray engine writes the ids of an encode loop for every (source, row)."""
+    """The Ray engine writes, shard by shard in input order, the ids of an encode loop."""
     model = card(name, requested)
     tok = model.load()
-    manifest = run(corpus, tmp_path / "out", model, engine="ray", chunk_bytes=8192, batch_rows=4)
+    manifest = run(
+        corpus, tmp_path / "out", model, engine="ray", workers=2, chunk_bytes=8192, batch_rows=4
+    )
     expected = expected_rows(tok, corpus)
-    assert sorted(output_rows(tmp_path / "out")) == sorted(expected)
+    assert output_rows(tmp_path / "out") == expected
     assert manifest["engine"] == "ray"
     assert manifest["backend"] == backend
     assert manifest["fingerprint"] == tok.fingerprint
@@ -412,15 +410,28 @@ def test_ray_engine_renders_chat(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("local_ray")
 def test_ray_actor_finding_other_files_stops_the_job(tmp_path: Path) -> None:
     """On Ray, an actor whose card files differ from the pinned fingerprint fails the job."""
+    from concurrent.futures import Future
+
+    from modelcard.jobs.inputs import iter_tasks
     from modelcard.jobs.ray_engine import run_ray
+    from modelcard.jobs.worker import LoadInfo
 
     pinned, source = edited_after_load(tmp_path)
     settings = JobSettings(input=source, output=tmp_path / "out", engine="ray", workers=1)
     (tmp_path / "out").mkdir()
+    # What the driver loaded before the files changed: the pinned card.
+    assert pinned.fingerprint is not None
+    loaded: Future[tuple[Any, LoadInfo]] = Future()
+    info = LoadInfo(pinned.fingerprint, "fastokens", None, {}, pickle.dumps(pinned))
+    loaded.set_result((None, info))
+    files = list_inputs(source)[0]
+    cut: Future[list[Any]] = Future()
+    cut.set_result(list(iter_tasks(files, chunk_bytes=4096, field="text", chat=False)))
     with pytest.raises(FingerprintMismatchError, match="changed since the card was created"):
         run_ray(
-            pinned,
-            list_inputs(source)[0],
+            loaded,
+            cut,
+            files[0].size,
             settings,
             tmp_path / "out",
             progress=Progress(enabled=False, engine="ray"),

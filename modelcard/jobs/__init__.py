@@ -10,21 +10,27 @@ Parquet, encodes each record with the card's tokenizer and writes Parquet shards
     records.py       one record -> text (or chat messages) or a BadRecord; RecordError
     encode.py        the encode step every engine runs: render chat, encode_batch_flat,
                      build the output Arrow table
-    local_engine.py  a process pool on this machine, one card per worker
-    ray_engine.py    Ray Data: a read datasource, an actor pool, write_parquet
-    output.py        the output folder, _errors.jsonl and _manifest.json
+    worker.py        what every encoding process does: load the card once, encode tasks
+    local_engine.py  worker processes on this machine, fed by a reader in this process
+    ray_start.py     connecting to Ray (or starting it), before Ray Data is imported
+    ray_engine.py    Ray Data: the tasks as a datasource, fused into an actor pool
+    output.py        the output folder (written whole or not at all), _errors.jsonl,
+                     _manifest.json
+    _deps.py         the optional packages, checked before the job starts
     progress.py      the progress bar (rows, tokens, tokens/s)
-    job.py           tokenize(): load the card once, check, run an engine, write the manifest
+    job.py           tokenize(): check, run an engine, write the manifest, commit OUTPUT
     command.py       the ``modelcard tokenize`` subcommand
 
-pyarrow, numpy and tqdm are imported inside functions, and ``ray_engine`` (which imports
-ray) only by a Ray job, so ``modelcard.cli`` stays quick to import. The ``jobs`` extra
+pyarrow, numpy and tqdm are imported inside functions, and ``ray_start`` and
+``ray_engine`` (which import Ray) only by a Ray job, so ``modelcard.cli`` stays quick to
+import. The ``jobs`` extra
 installs what the local engine needs; the ``ray`` extra adds Ray Data.
 """
 
+from ._deps import MissingDependencyError as MissingDependencyError
 from .inputs import JobError as JobError
 from .job import tokenize as tokenize
 from .records import RecordError as RecordError
 from .settings import JobSettings as JobSettings
 
-__all__ = ["JobError", "JobSettings", "RecordError", "tokenize"]
+__all__ = ["JobError", "JobSettings", "MissingDependencyError", "RecordError", "tokenize"]

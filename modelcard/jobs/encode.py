@@ -4,8 +4,9 @@ Chat records are rendered with the card's chat template first: the whole convers
 ``add_generation_prompt=False`` (the data already holds the assistant's turns), then
 encoded with ``add_special_tokens`` as the job says (the template writes the model's
 special tokens itself). A batch is encoded with ``encode_batch_flat``; when that fails,
-its records are encoded one at a time so the failure names the record and the others
-still get ids, the same ids ``encode`` gives.
+its records are encoded one at a time (batches of one) so the failure names the record
+and the others still get ids, the same ids ``encode`` gives. Ids stay in numpy arrays
+and become Arrow buffers as they are: no Python object per token, on either path.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from .._flat import flatten_rows
 from ..errors import ModelCardError
 from .records import BadRecord, RecordError
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ..tokenizer import Tokenizer
     from .inputs import Parsed
 
-__all__ = ["Encoded", "encode_parsed", "output_schema", "output_table"]
+__all__ = ["Encoded", "encode_parsed", "output_schema", "output_table", "parquet_options"]
 
 #: Offsets of Arrow's list<uint32> are int32.
 _MAX_LIST_VALUES = 2**31 - 1
@@ -67,18 +67,24 @@ def _one_by_one(
     texts: list[str],
     add_special_tokens: bool,
     bad: list[BadRecord],
-) -> tuple[list[int], list[list[int]]]:
+) -> tuple[list[int], NDArray[np.uint32], NDArray[np.uint64]]:
+    """Each text as a batch of one, so a failure names its record (ids stay numpy)."""
+    import numpy as np
+
     kept_rows: list[int] = []
-    kept: list[list[int]] = []
+    kept: list[NDArray[np.uint32]] = []
     for row, text in zip(rows, texts, strict=True):
         try:
-            ids = tok.encode(text, add_special_tokens=add_special_tokens)
+            ids = tok.encode_batch_flat([text], add_special_tokens=add_special_tokens).ids
         except (ModelCardError, ValueError, TypeError) as exc:
             bad.append(BadRecord(source, row, "encode", f"cannot encode: {exc}"))
             continue
         kept_rows.append(row)
         kept.append(ids)
-    return kept_rows, kept
+    offsets = np.zeros(len(kept) + 1, dtype=np.uint64)
+    np.cumsum([len(ids) for ids in kept], out=offsets[1:])
+    flat = np.concatenate(kept) if kept else np.zeros(0, dtype=np.uint32)
+    return kept_rows, flat.astype(np.uint32, copy=False), offsets
 
 
 def encode_parsed(
@@ -97,8 +103,7 @@ def encode_parsed(
     try:
         ids, offsets = tok.encode_batch_flat(texts, add_special_tokens=add_special_tokens)
     except (ModelCardError, ValueError, TypeError):
-        rows, lists = _one_by_one(tok, parsed.source, rows, texts, add_special_tokens, bad)
-        ids, offsets = flatten_rows(lists)
+        rows, ids, offsets = _one_by_one(tok, parsed.source, rows, texts, add_special_tokens, bad)
     bad.sort(key=lambda record: record.row)
     if on_error == "fail" and bad:
         raise RecordError(bad[0])
@@ -117,6 +122,16 @@ def output_schema() -> pa.Schema:
             pa.field("num_tokens", pa.int64(), nullable=False),
         ]
     )
+
+
+def parquet_options() -> dict[str, Any]:
+    """How shards are written: zstd, and a dictionary for ``source`` alone.
+
+    Dictionary-encoding the ids (a Qwen shard holds ~100k distinct ones) fills the
+    dictionary page, falls back to plain, and so costs half the write time for a file
+    about 20% larger than plain + zstd.
+    """
+    return {"compression": "zstd", "use_dictionary": ["source"]}
 
 
 def _fixed(values: NDArray[Any], kind: pa.DataType) -> pa.Array:

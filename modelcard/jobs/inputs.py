@@ -9,10 +9,11 @@ batches of ``batch_rows``. Nothing holds more than one chunk or batch of a file.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ModelCardError
 from .records import BadRecord, check_value, parse_line
@@ -28,6 +29,7 @@ __all__ = [
     "Parsed",
     "iter_jsonl_chunks",
     "iter_parquet_batches",
+    "iter_parquet_groups",
     "iter_tasks",
     "list_inputs",
     "parse_jsonl_chunk",
@@ -109,11 +111,17 @@ class Parsed:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class JsonlChunk:
-    """Whole lines of a JSONL file; the first is line ``first_row``."""
+    """Whole lines of a JSONL file, ``length`` bytes from ``offset``; the first is line
+    ``first_row``. The reader sends the position; the worker reads the bytes itself."""
 
     file: InputFile
     first_row: int
-    data: bytes
+    offset: int
+    length: int
+
+    def read(self) -> bytes:
+        with open(self.file.path, "rb") as stream:
+            return os.pread(stream.fileno(), self.length, self.offset)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -129,31 +137,43 @@ class ParquetGroup:
 Task = JsonlChunk | ParquetGroup
 
 
-def iter_jsonl_chunks(stream: BinaryIO | Any, chunk_bytes: int) -> Iterator[tuple[int, bytes]]:
-    """``(first line number, bytes)`` of consecutive runs of whole lines, ~``chunk_bytes`` each.
+def iter_jsonl_chunks(
+    stream: io.RawIOBase | io.BufferedIOBase, chunk_bytes: int
+) -> Iterator[tuple[int, int, int]]:
+    """``(first line number, offset, length)`` of consecutive runs of whole lines.
 
-    A line longer than ``chunk_bytes`` makes a chunk of its own; a last line without a
-    newline joins the chunk before it.
+    Each run is about ``chunk_bytes`` long. A line longer than ``chunk_bytes`` makes a run
+    of its own; a last line without a newline joins the run before it. This only reads
+    and counts newlines, in place, so one reader keeps many encoders busy.
     """
+    buffer = bytearray(chunk_bytes)
+    size = 0  # the bytes after the last whole line, kept at the start of the buffer
     line = 1
-    buffer = bytearray()
-    held: bytes | None = None  # the last whole lines, until we know whether more follow
+    offset = 0  # where the buffer starts in the file
+    held: tuple[int, int, int] | None = None  # the last run, until we know more follows
     while True:
-        block = stream.read(chunk_bytes)
-        if not block:
-            tail = (held or b"") + bytes(buffer)
-            if tail:
-                yield line, tail
+        if len(buffer) - size < chunk_bytes:  # a line longer than a chunk
+            buffer.extend(bytes(chunk_bytes))
+        with memoryview(buffer) as view:
+            read = stream.readinto(view[size : size + chunk_bytes]) or 0
+        if not read:
+            if held is not None:
+                yield held[0], held[1], held[2] + size
+            elif size:
+                yield line, offset, size
             return
-        buffer += block
-        cut = buffer.rfind(b"\n")
-        if cut < 0:
+        end = size + read
+        cut = buffer.rfind(b"\n", 0, end) + 1
+        if not cut:
+            size = end
             continue
         if held is not None:
-            yield line, held
-            line += held.count(b"\n")
-        held = bytes(buffer[: cut + 1])
-        del buffer[: cut + 1]
+            yield held
+        held = (line, offset, cut)
+        line += buffer.count(b"\n", 0, cut)
+        offset += cut
+        size = end - cut
+        buffer[:size] = buffer[cut:end]
 
 
 def parse_jsonl_chunk(source: str, first_row: int, data: bytes, field: str, chat: bool) -> Parsed:
@@ -228,20 +248,25 @@ def iter_parquet_batches(
 def iter_tasks(
     files: list[InputFile], *, chunk_bytes: int, field: str, chat: bool
 ) -> Iterator[Task]:
-    """The job's tasks in input order: JSONL chunks and Parquet row groups."""
+    """The job's tasks in input order: JSONL chunks (their position) and Parquet row groups."""
     for file in files:
         if file.format == "jsonl":
-            with open(file.path, "rb") as stream:
-                for first_row, data in iter_jsonl_chunks(stream, chunk_bytes):
-                    yield JsonlChunk(file, first_row, data)
+            with open(file.path, "rb", buffering=0) as stream:
+                for first_row, offset, length in iter_jsonl_chunks(stream, chunk_bytes):
+                    yield JsonlChunk(file, first_row, offset, length)
             continue
-        import pyarrow.parquet as pq
+        yield from iter_parquet_groups(file, field=field, chat=chat)
 
-        with pq.ParquetFile(file.path) as parquet:
-            check_parquet_column(parquet, file, field, chat)
-            metadata = parquet.metadata
-        first_row = 1
-        for group in range(metadata.num_row_groups):
-            rows = metadata.row_group(group).num_rows
-            yield ParquetGroup(file, group, first_row, rows)
-            first_row += rows
+
+def iter_parquet_groups(file: InputFile, *, field: str, chat: bool) -> Iterator[ParquetGroup]:
+    """One task per row group of a Parquet file, after checking its column."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(file.path) as parquet:
+        check_parquet_column(parquet, file, field, chat)
+        metadata = parquet.metadata
+    first_row = 1
+    for group in range(metadata.num_row_groups):
+        rows = metadata.row_group(group).num_rows
+        yield ParquetGroup(file, group, first_row, rows)
+        first_row += rows

@@ -1,11 +1,19 @@
 """``tokenize()``: the whole job, whichever engine runs it.
 
-The card is loaded once here, before any worker encodes: a card that cannot load, or a
-``--chat`` job whose card has no chat template, fails before anything is written. The
-engines ship the loaded tokenizer's card, pickled: its settings pinned to the
-fingerprint and, for hub repos, to the resolved commit (the same card
-``pickle.dumps(tokenizer)`` holds). Every worker loads it through ``ModelCard.load()``
-and so encodes with the same files, or fails with ``FingerprintMismatchError``.
+Every process that encodes loads the card once, from the cache, and the job checks that
+they all found the same files (the same fingerprint):
+
+* local: each worker loads the card the caller gave, as soon as it starts, and reports
+  its fingerprint; the parent reads the input meanwhile and never loads the card.
+* Ray: the driver loads the card while Ray starts, then ships the loaded tokenizer's
+  card, pinned (its settings, the fingerprint and, for hub repos, the resolved commit:
+  what ``pickle.dumps(tokenizer)`` holds). Each actor loads that through
+  ``ModelCard.load()``, and so encodes with the same files or fails with
+  ``FingerprintMismatchError``: nodes do not share a cache.
+
+A card that cannot load, a ``--chat`` job whose card has no chat template, a bad record
+with ``--on-error fail``, Ctrl-C: the job stops its workers and leaves OUTPUT as it was
+(see :mod:`modelcard.jobs.output`).
 """
 
 from __future__ import annotations
@@ -14,14 +22,20 @@ import datetime
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ChatTemplateError
+from ._deps import import_ray_engine, require_jobs, require_ray
 from .inputs import list_inputs
-from .output import ERRORS, ErrorReport, check_output, prepare_output, write_manifest
+from .output import ERRORS, ErrorReport, Staging, write_manifest
 from .progress import Progress
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from ..card import ModelCard
+    from ..tokenizer import Tokenizer
+    from .inputs import InputFile
+    from .output import Tally
     from .settings import JobSettings
+    from .worker import LoadInfo
 
 __all__ = ["tokenize"]
 
@@ -30,84 +44,139 @@ def tokenize(card: ModelCard, settings: JobSettings) -> dict[str, Any]:
     """Tokenize ``settings.input`` into ``settings.output``; return the manifest written.
 
     Raises :class:`~modelcard.jobs.RecordError` on a bad record with ``on_error='fail'``,
-    :class:`~modelcard.jobs.JobError` for unusable INPUT or OUTPUT, and the card's own
-    errors when it cannot load. The local engine spawns its workers, so a script that
-    calls this must do so under ``if __name__ == "__main__":``, as multiprocessing asks.
+    :class:`~modelcard.jobs.JobError` for unusable INPUT or OUTPUT,
+    :class:`~modelcard.jobs.MissingDependencyError` when pyarrow, tqdm or (for Ray) Ray
+    Data is not installed, and the card's own errors when it cannot load. OUTPUT is
+    written whole, when the job is complete, or not at all. The local engine spawns its
+    workers, so a script that calls this must do so under ``if __name__ == "__main__":``,
+    as multiprocessing asks.
     """
     from .. import __version__
 
     started_at = datetime.datetime.now(datetime.UTC)
     started = time.perf_counter()
+    require_jobs()
+    loading = None
+    if settings.engine == "ray":
+        from .worker import load_in_background
+
+        loading = load_in_background(card, chat=settings.chat)
+        require_ray()  # importing Ray takes about as long as the load, beside it
     files, ignored = list_inputs(settings.input)
-    check_output(settings.output, settings.input, overwrite=settings.overwrite)
-    pool = None
-    if settings.engine == "local":
-        from .local_engine import LocalPool
-
-        pool = LocalPool(settings.workers)
+    staging = Staging(settings.output, settings.input, overwrite=settings.overwrite)
+    output = staging.create()
     try:
-        tok = card.load()
-        if settings.chat:
-            from ..chat import select_template
+        tally, info, workers = _run(card, loading, files, settings, staging)
+        seconds = time.perf_counter() - started
+        manifest: dict[str, Any] = {
+            "job": "tokenize",
+            "modelcard_version": __version__,
+            "fingerprint": info.fingerprint,
+            "backend": info.backend,
+            "fallback_reason": info.fallback_reason,
+            "card": info.card,
+            "engine": settings.engine,
+            "workers": workers,
+            "settings": {
+                **settings.model_dump(mode="json", exclude={"input", "output", "field"}),
+                "field": settings.text_field,
+            },
+            "input": str(settings.input.expanduser().resolve()),
+            "files": [{"source": f.source, "format": f.format, "bytes": f.size} for f in files],
+            "ignored_files": ignored,
+            "output": str(staging.output),
+            "columns": {
+                "source": "string: the input file, relative to input",
+                "row": "int64: 1-based line (JSONL) or row (Parquet) in source",
+                "ids": "list<uint32>: token ids",
+                "num_tokens": "int64: len(ids)",
+            },
+            **tally.as_dict(),
+            "shards": sorted(tally.shards),
+            "errors_report": ERRORS if settings.on_error == "skip" else None,
+            "started_at": started_at.isoformat(timespec="seconds"),
+            "seconds": round(seconds, 3),
+            "tokens_per_second": round(tally.tokens / seconds) if seconds > 0 else None,
+        }
+        write_manifest(output, manifest)
+        staging.commit()
+    except BaseException:
+        staging.discard()
+        raise
+    return manifest
 
-            try:
-                select_template(tok.config.chat_templates, None, None)
-            except ChatTemplateError as exc:
-                raise ChatTemplateError(
-                    f"--chat renders records with the card's template: {exc}"
-                ) from exc
-        output = prepare_output(settings.output, settings.input, overwrite=settings.overwrite)
-        report = ErrorReport(output / ERRORS) if settings.on_error == "skip" else None
+
+def _run(
+    card: ModelCard,
+    loading: Future[tuple[Tokenizer, LoadInfo]] | None,
+    files: list[InputFile],
+    settings: JobSettings,
+    staging: Staging,
+) -> tuple[Tally, LoadInfo, int]:
+    report = ErrorReport(staging.path / ERRORS) if settings.on_error == "skip" else None
+    try:
+        if loading is None:
+            return _run_local(card, files, settings, staging, report)
+        return _run_ray(loading, files, settings, staging, report)
+    finally:
+        if report is not None:
+            report.close()
+
+
+def _run_local(
+    card: ModelCard,
+    files: list[InputFile],
+    settings: JobSettings,
+    staging: Staging,
+    report: ErrorReport | None,
+) -> tuple[Tally, LoadInfo, int]:
+    from .local_engine import LocalPool
+
+    with LocalPool(card, settings, staging.path) as pool:
+        staging.remove_leftovers()  # while the workers start
         progress = Progress(enabled=settings.progress, engine=settings.engine)
         try:
-            if pool is not None:
-                workers = pool.workers
-                tally = pool.run(
-                    tok.card, files, settings, output, progress=progress, report=report
-                )
-            else:
-                from .ray_engine import run_ray
-
-                tally, workers = run_ray(
-                    tok.card, files, settings, output, progress=progress, report=report
-                )
+            tally, info = pool.run(files, settings, progress=progress, report=report)
         finally:
             progress.close()
-            if report is not None:
-                report.close()
+    return tally, info, pool.workers
+
+
+def _run_ray(
+    loading: Future[tuple[Tokenizer, LoadInfo]],
+    files: list[InputFile],
+    settings: JobSettings,
+    staging: Staging,
+    report: ErrorReport | None,
+) -> tuple[Tally, LoadInfo, int]:
+    from .inputs import iter_tasks
+    from .ray_start import connect, shutdown
+    from .worker import in_background
+
+    field, chat, chunk_bytes = settings.text_field, settings.chat, settings.chunk_bytes
+    cutting = in_background(
+        lambda: list(iter_tasks(files, chunk_bytes=chunk_bytes, field=field, chat=chat)),
+        "modelcard-cut",
+    )
+    importing = in_background(import_ray_engine, "modelcard-import")
+    started_here = connect()
+    try:
+        ray_engine = importing.result()
+        staging.remove_leftovers()
+        progress = Progress(enabled=settings.progress, engine=settings.engine)
+        try:
+            result: tuple[Tally, LoadInfo, int] = ray_engine.run_ray(
+                loading,
+                cutting,
+                sum(file.size for file in files),
+                settings,
+                staging.path,
+                progress=progress,
+                report=report,
+            )
+        finally:
+            progress.close()
+        return result
     finally:
-        if pool is not None:
-            pool.close()
-    seconds = time.perf_counter() - started
-    manifest: dict[str, Any] = {
-        "job": "tokenize",
-        "modelcard_version": __version__,
-        "fingerprint": tok.fingerprint,
-        "backend": tok.backend,
-        "fallback_reason": tok.fallback_reason,
-        "card": tok.card.model_dump(mode="json"),
-        "engine": settings.engine,
-        "workers": workers,
-        "settings": {
-            **settings.model_dump(mode="json", exclude={"input", "output", "field"}),
-            "field": settings.text_field,
-        },
-        "input": str(settings.input.expanduser().resolve()),
-        "files": [{"source": f.source, "format": f.format, "bytes": f.size} for f in files],
-        "ignored_files": ignored,
-        "output": str(output),
-        "columns": {
-            "source": "string: the input file, relative to input",
-            "row": "int64: 1-based line (JSONL) or row (Parquet) in source",
-            "ids": "list<uint32>: token ids",
-            "num_tokens": "int64: len(ids)",
-        },
-        **tally.as_dict(),
-        "shards": sorted(tally.shards),
-        "errors_report": ERRORS if report is not None else None,
-        "started_at": started_at.isoformat(timespec="seconds"),
-        "seconds": round(seconds, 3),
-        "tokens_per_second": round(tally.tokens / seconds) if seconds > 0 else None,
-    }
-    write_manifest(output, manifest)
-    return manifest
+        if started_here:
+            shutdown()

@@ -1,58 +1,64 @@
-"""``--engine local``: a process pool on this machine.
+"""``--engine local``: worker processes on this machine, fed by a reader in this process.
 
-The workers start (and import what they need) while the parent loads the card. The
-parent then cuts the input into tasks (JSONL chunks, Parquet row groups) and hands them
-out in order, at most two per worker in flight, so memory stays bounded. Each task
-carries the pickled card (its settings pinned to the fingerprint: a few hundred bytes);
-a worker loads it once, on its first task, from the cache, encodes on one thread, and
-writes the task's rows to its own shard ``part-NNNNNN.parquet``. Shards are numbered in
-input order, so reading them in name order gives the rows in input order whatever the
-number of workers.
+The workers start first, and each loads the card at once, while this process lists the
+input and reads it: start-up (a new interpreter, imports, the card load, about 2 s) runs
+beside the reading, not before it. This process is only the reader: it cuts JSONL files
+into chunks of whole lines, counting lines so every record keeps its line number, and
+Parquet files into row groups, and sends each worker the chunk's *position* (a few
+hundred bytes), at most two tasks per worker in flight. The worker reads the bytes
+itself, parses, encodes on one thread and writes the task's rows to its own shard
+``part-NNNNNN.parquet``. Shards are numbered in input order, so reading them in name
+order gives the rows in input order whatever the number of workers.
 
-Workers are spawned, not forked: a forked child would inherit the parent's Rust thread
-pools in a broken state.
+Every worker loads the card the caller gave and reports the fingerprint of the files it
+found; the first report is the job's, and a worker that found other files fails the job
+(as a card pinned to a fingerprint does by itself). The parent never loads the card.
+
+Workers are spawned, not forked (a forked child would inherit the parent's Rust thread
+pools in a broken state), with SIGINT ignored: Ctrl-C reaches the whole process group,
+and it is this process that decides, by terminating them.
 """
 
 from __future__ import annotations
 
-import collections
+import contextlib
 import dataclasses
 import multiprocessing
 import os
 import pickle
+import signal
+import threading
+import traceback
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ModelCardError
-from .encode import encode_parsed, output_schema, output_table
-from .inputs import (
-    InputFile,
-    JsonlChunk,
-    Parsed,
-    Task,
-    iter_parquet_batches,
-    iter_tasks,
-    parse_jsonl_chunk,
-)
+import structlog
+
+from ..errors import FingerprintMismatchError, ModelCardError
+from .inputs import InputFile, Task, iter_tasks
 from .output import ErrorReport, Tally
-from .records import BadRecord
+from .worker import LoadInfo, TaskResult
 
 if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
     from ..card import ModelCard
-    from ..tokenizer import Tokenizer
     from .progress import Progress
     from .settings import JobSettings
 
-__all__ = ["LocalPool", "default_workers", "setup_worker_process"]
+__all__ = ["LocalPool", "WorkerDiedError", "available_cpus", "serve"]
 
-#: Rust thread pools read these when first used: one thread per worker process.
-ONE_THREAD = {"RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+log = structlog.get_logger("modelcard")
+
+#: Tasks sent to a worker before it finishes one: it never waits for the next.
+_IN_FLIGHT = 2
+#: How long close() waits for a terminated worker before it kills it.
+_TERMINATE_SECONDS = 5.0
 
 
-def default_workers() -> int:
+def available_cpus() -> int:
     """The CPUs this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
@@ -60,186 +66,240 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-@dataclasses.dataclass(slots=True)
-class _TaskResult:
-    shard: str | None
-    rows: int
-    tokens: int
-    bad: list[BadRecord]
-    blank_lines: int
-    encode_fallbacks: int
-
-
-def setup_worker_process() -> None:
-    """Prepare a process the job started (pool worker, Ray actor) to encode.
-
-    One encode thread: the engine runs one such process per CPU. And, unless someone
-    configured structlog there, warnings (fallbacks) to stderr as the CLI writes them,
-    rather than structlog's default of every level to stdout.
-    """
-    os.environ.update(ONE_THREAD)
-    import structlog
-
-    if not structlog.is_configured():
-        import logging
-        import sys
-
-        structlog.configure(
-            wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-            logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        )
-
-
-_worker: dict[str, Any] = {}
-
-
-def _init_worker() -> None:
-    setup_worker_process()
-    # Imported now, while the parent loads the card, rather than on the first task.
-    import numpy  # noqa: F401
-    import pyarrow.parquet  # noqa: F401
-
-    from .. import loader  # noqa: F401
-
-
-def _started() -> int:
-    return os.getpid()
-
-
-def _tokenizer(payload: bytes) -> Tokenizer:
-    if _worker.get("payload") != payload:
-        # The card is pinned to the fingerprint: load() reads the cache and checks it.
-        card: ModelCard = pickle.loads(payload)
-        _worker.update(payload=payload, tokenizer=card.load())
-    tok: Tokenizer = _worker["tokenizer"]
-    return tok
-
-
-def _parsed(task: Task, settings: JobSettings) -> Iterator[Parsed]:
-    field = settings.text_field
-    if isinstance(task, JsonlChunk):
-        yield parse_jsonl_chunk(task.file.source, task.first_row, task.data, field, settings.chat)
-        return
-    import pyarrow.parquet as pq
-
-    with pq.ParquetFile(task.file.path) as parquet:
-        yield from iter_parquet_batches(
-            parquet,
-            task.file,
-            field,
-            settings.chat,
-            settings.batch_rows,
-            row_groups=[task.row_group],
-            first_row=task.first_row,
-        )
-
-
-def _run_task(
-    payload: bytes, settings: JobSettings, output: Path, seq: int, task: Task
-) -> _TaskResult:
-    import pyarrow.parquet as pq
-
-    tok = _tokenizer(payload)
-    fallbacks = tok.encode_fallbacks
-    shard = f"part-{seq:06d}.parquet"
-    path = output / shard
-    result = _TaskResult(None, 0, 0, [], 0, 0)
-    writer: pq.ParquetWriter | None = None
-    try:
-        for parsed in _parsed(task, settings):
-            encoded = encode_parsed(
-                tok,
-                parsed,
-                chat=settings.chat,
-                add_special_tokens=settings.add_special_tokens,
-                on_error=settings.on_error,
-            )
-            if len(encoded.rows):
-                if writer is None:
-                    writer = pq.ParquetWriter(path, output_schema(), compression="zstd")
-                writer.write_table(output_table(encoded))
-            result.rows += len(encoded.rows)
-            result.tokens += encoded.tokens
-            result.bad += encoded.bad
-            result.blank_lines += encoded.blank
-    except BaseException:
-        if writer is not None:
-            writer.close()
-            path.unlink(missing_ok=True)
-        raise
-    if writer is not None:
-        writer.close()
-        result.shard = shard
-    result.encode_fallbacks = tok.encode_fallbacks - fallbacks
-    return result
-
-
 class WorkerDiedError(ModelCardError, RuntimeError):
     """A worker process of the local engine ended without finishing its task."""
 
 
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` as it can cross back to the parent; a bug's traceback goes with it, as a note."""
+    if not isinstance(exc, ModelCardError):
+        trace = "".join(traceback.format_exception(exc)).rstrip()
+        exc.add_note(f"In the worker process:\n{trace}")
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return WorkerDiedError(f"A worker failed: {type(exc).__name__}: {exc}")
+    return exc
+
+
+def serve(conn: Connection, payload: bytes, settings: JobSettings, output: str) -> None:
+    """A worker: load the card, report it, then run tasks until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from .worker import load_tokenizer, setup_worker_process, write_shard
+
+    setup_worker_process()
+    try:
+        from ._deps import require_jobs
+
+        require_jobs(("pyarrow.parquet",), load=True)
+        tok, info = load_tokenizer(payload, chat=settings.chat)
+    except BaseException as exc:
+        conn.send(("failed", _portable(exc)))
+        return
+    conn.send(("ready", info))
+    folder = Path(output)
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:  # the parent is gone
+            return
+        if message is None:
+            return
+        seq, task = message
+        try:
+            result = write_shard(tok, task, settings, folder, f"part-{seq:06d}.parquet")
+        except Exception as exc:
+            conn.send(("error", seq, _portable(exc)))
+            continue
+        conn.send(("done", seq, result))
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Children started in here inherit SIGINT ignored from their first instruction."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@dataclasses.dataclass(slots=True)
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    info: LoadInfo | None = None
+    in_flight: int = 0
+
+
 class LocalPool:
-    """The worker processes; started before the card loads, so their start-up overlaps it."""
+    """The worker processes, started (and loading the card) as soon as the pool exists."""
 
-    def __init__(self, workers: int | None) -> None:
-        self.workers = workers or default_workers()
-        self._pool = ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
+    def __init__(self, card: ModelCard, settings: JobSettings, output: Path) -> None:
+        cpus = available_cpus()
+        self.workers = settings.workers or cpus
+        if self.workers > cpus:
+            log.warning("workers_exceed_cores", requested=self.workers, cores=cpus)
+        self.info: LoadInfo | None = None
+        context = multiprocessing.get_context("spawn")
+        payload = pickle.dumps(card)
+        self._workers: list[_Worker] = []
+        try:
+            with _sigint_ignored():
+                for number in range(self.workers):
+                    parent, child = context.Pipe(duplex=True)
+                    process = context.Process(
+                        target=serve,
+                        args=(child, payload, settings, str(output)),
+                        name=f"modelcard-tokenize-{number}",
+                        daemon=True,
+                    )
+                    self._workers.append(_Worker(process, parent))
+                    process.start()
+                    child.close()
+        except BaseException:
+            self.close(terminate=True)
+            raise
+
+    def __enter__(self) -> LocalPool:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        self.close(terminate=kind is not None)
+
+    def close(self, *, terminate: bool = False) -> None:
+        """Stop the workers and reap them: idle ones are asked to exit, the rest (or all,
+        with ``terminate``, after a failure or Ctrl-C) get SIGTERM, then SIGKILL."""
+        started = [w for w in self._workers if w.process.pid is not None]
+        for worker in started:
+            if not terminate and worker.in_flight == 0 and worker.process.is_alive():
+                with contextlib.suppress(OSError):
+                    worker.conn.send(None)
+            else:
+                worker.process.terminate()
+        for worker in self._workers:
+            if worker.process.pid is None:
+                worker.conn.close()
+                continue
+            worker.process.join(_TERMINATE_SECONDS)
+            if worker.process.exitcode is None:
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()
+        self._workers = []
+
+    def _ready(self, worker: _Worker, info: LoadInfo) -> None:
+        worker.info = info
+        if self.info is None:
+            self.info = info
+        elif info.fingerprint != self.info.fingerprint:
+            raise FingerprintMismatchError(
+                f"Two workers of this job loaded different files for the card: fingerprints "
+                f"{self.info.fingerprint} and {info.fingerprint}. The card's files changed "
+                "while the job started; run it again once they stay put, or pin the card "
+                "with DYN_FINGERPRINT."
+            )
+
+    def _died(self, worker: _Worker) -> WorkerDiedError:
+        code = worker.process.exitcode
+        name = worker.process.name
+        if code is not None and code < 0 and -code == signal.SIGKILL:
+            return WorkerDiedError(
+                f"Worker {name} was killed (SIGKILL) while tokenizing, often by the kernel "
+                "when memory runs out. Try fewer --workers or a smaller --chunk-bytes."
+            )
+        return WorkerDiedError(
+            f"Worker {name} ended (exit code {code}) without finishing its tasks; see its "
+            "messages above on stderr."
         )
-        for _ in range(self.workers):
-            self._pool.submit(_started)  # spawns every worker now
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def run(
         self,
-        card: ModelCard,
         files: list[InputFile],
         settings: JobSettings,
-        output: Path,
         *,
         progress: Progress,
         report: ErrorReport | None,
-    ) -> Tally:
-        """Run the job; tasks go out in input order, at most two per worker in flight."""
+    ) -> tuple[Tally, LoadInfo]:
+        """Read the input, hand out tasks in order, and gather the results in order."""
         tally = Tally()
-        payload = pickle.dumps(card)
-
-        def collect(future: Future[_TaskResult]) -> None:
-            result = future.result()
-            tally.add(
-                rows=result.rows,
-                tokens=result.tokens,
-                bad=result.bad,
-                blank_lines=result.blank_lines,
-                encode_fallbacks=result.encode_fallbacks,
-            )
-            if result.shard is not None:
-                tally.shards.append(result.shard)
-            if report is not None:
-                report.write(result.bad)
-            progress.update(result.rows, result.tokens)
-
         tasks = iter_tasks(
-            files, chunk_bytes=settings.chunk_bytes, field=settings.text_field, chat=settings.chat
+            files,
+            chunk_bytes=settings.chunk_bytes,
+            field=settings.text_field,
+            chat=settings.chat,
         )
-        pending: collections.deque[Future[_TaskResult]] = collections.deque()
-        try:
-            for seq, task in enumerate(tasks):
-                pending.append(self._pool.submit(_run_task, payload, settings, output, seq, task))
-                while len(pending) > 2 * self.workers:
-                    collect(pending.popleft())
-            while pending:
-                collect(pending.popleft())
-        except BrokenProcessPool as exc:
-            raise WorkerDiedError(
-                f"A worker process died while tokenizing ({exc}); it may have run out of "
-                "memory. Try fewer --workers or a smaller --chunk-bytes."
-            ) from exc
-        finally:
-            for future in pending:
-                future.cancel()
-        return tally
+        next_task: tuple[int, Task] | None = None
+        sent = 0
+        exhausted = False
+        done: dict[int, TaskResult | BaseException] = {}
+        collected = 0
+        failed = False
+
+        def collect() -> None:
+            nonlocal collected
+            while collected in done:
+                outcome = done.pop(collected)
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                tally.add(
+                    rows=outcome.rows,
+                    tokens=outcome.tokens,
+                    bad=outcome.bad,
+                    blank_lines=outcome.blank_lines,
+                    encode_fallbacks=outcome.encode_fallbacks,
+                )
+                if outcome.shard is not None:
+                    tally.shards.append(outcome.shard)
+                if report is not None:
+                    report.write(outcome.bad)
+                progress.update(outcome.rows, outcome.tokens)
+                collected += 1
+
+        while True:
+            # Hand out tasks, least loaded worker first; a worker still loading the card
+            # takes its first tasks now and starts on them as soon as it is ready.
+            while not failed and not exhausted:
+                worker = min(self._workers, key=lambda w: w.in_flight)
+                if worker.in_flight >= _IN_FLIGHT:
+                    break
+                if next_task is None:
+                    task = next(tasks, None)
+                    if task is None:
+                        exhausted = True
+                        break
+                    next_task = (sent, task)
+                    sent += 1
+                worker.conn.send(next_task)
+                worker.in_flight += 1
+                next_task = None
+            waiting = any(w.in_flight for w in self._workers)
+            if not waiting and (exhausted or failed) and self.info is not None:
+                break
+            owners: dict[Any, _Worker] = {w.conn: w for w in self._workers}
+            owners.update((w.process.sentinel, w) for w in self._workers)
+            for ready in wait(list(owners)):
+                worker = owners[ready]
+                if ready is worker.conn:
+                    try:
+                        message = worker.conn.recv()
+                    except EOFError:
+                        raise self._died(worker) from None
+                    kind = message[0]
+                    if kind == "ready":
+                        self._ready(worker, message[1])
+                    elif kind == "failed":
+                        raise message[1]
+                    else:
+                        worker.in_flight -= 1
+                        done[message[1]] = message[2]
+                        failed = failed or kind == "error"
+                elif not worker.conn.poll():  # its last words are read first
+                    raise self._died(worker)
+            collect()
+        collect()
+        assert self.info is not None
+        return tally, self.info

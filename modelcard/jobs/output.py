@@ -1,17 +1,28 @@
 """The job's output folder: Parquet shards, ``_errors.jsonl`` and ``_manifest.json``.
 
 The two reports start with ``_`` so that Parquet readers given the folder (pyarrow,
-pandas, Ray Data, HF datasets) skip them and read the shards alone. The manifest is
-written last, atomically: a folder with a manifest holds a finished job. A job that
-stops on a bad record leaves the shards it wrote but no manifest.
+pandas, Ray Data, HF datasets) skip them and read the shards alone.
+
+OUTPUT holds a whole job or nothing. The job writes into a hidden sibling folder,
+``.OUTPUT.tokenize-HOST-PID-XXXXXXXX``, and renames it to OUTPUT once the manifest is
+written; a job that fails, or is interrupted, removes it and leaves OUTPUT as it was.
+With ``--overwrite`` the earlier OUTPUT is set aside (``.OUTPUT.replaced-...``) only for
+the two renames. A job killed outright (SIGKILL, a lost node) cannot clean up: the next
+job on that OUTPUT removes such folders once the process named in them has ended, and
+input listings skip them (their names start with ``.``).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import json
 import os
+import re
+import secrets
+import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import IO, Any
@@ -23,9 +34,9 @@ __all__ = [
     "ERRORS",
     "MANIFEST",
     "ErrorReport",
+    "Staging",
     "Tally",
     "check_output",
-    "prepare_output",
     "write_manifest",
 ]
 
@@ -53,26 +64,85 @@ def check_output(output: Path, input_root: Path, *, overwrite: bool) -> Path:
         if entries and not overwrite:
             raise JobError(
                 f"OUTPUT {output} is not empty. Choose an empty or new folder, or pass "
-                "--overwrite to replace the shards and manifest of an earlier run."
+                "--overwrite to replace the shards and manifest of an earlier run (only once "
+                "the new run is complete)."
             )
         others = [p.name for p in entries if not _is_ours(p)]
         if others:
             raise JobError(
                 f"OUTPUT {output} holds files a tokenize job did not write "
-                f"({', '.join(others[:5])}); --overwrite only removes *.parquet, "
-                f"{MANIFEST} and {ERRORS}. Choose another folder."
+                f"({', '.join(others[:5])}); --overwrite only replaces a folder that holds "
+                f"nothing but *.parquet, {MANIFEST} and {ERRORS}. Choose another folder."
             )
     return output
 
 
-def prepare_output(output: Path, input_root: Path, *, overwrite: bool) -> Path:
-    """Create OUTPUT, or empty an earlier run's files from it with ``overwrite``."""
-    output = check_output(output, input_root, overwrite=overwrite)
-    if output.is_dir():
-        for path in output.iterdir():
-            path.unlink()
-    output.mkdir(parents=True, exist_ok=True)
-    return output
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+class Staging:
+    """The hidden folder a job writes into, renamed to OUTPUT when the job is complete."""
+
+    def __init__(self, output: Path, input_root: Path, *, overwrite: bool) -> None:
+        self.output = check_output(output, input_root, overwrite=overwrite)
+        self._input_root = input_root
+        self._overwrite = overwrite
+        self._host = socket.gethostname()
+        self._tag = f"{self._host}-{os.getpid()}-{secrets.token_hex(4)}"
+        self.path = self.output.parent / f".{self.output.name}.tokenize-{self._tag}"
+
+    def create(self) -> Path:
+        """Make the folder (and OUTPUT's parent); nothing is written to OUTPUT itself."""
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir()
+        return self.path
+
+    def remove_leftovers(self) -> list[Path]:
+        """Remove what killed jobs on this host left beside OUTPUT; return what went."""
+        pattern = re.compile(
+            re.escape(f".{self.output.name}.")
+            + r"(?:tokenize|replaced)-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}"
+        )
+        removed: list[Path] = []
+        for path in self.output.parent.iterdir():
+            match = pattern.fullmatch(path.name)
+            if match is None or path == self.path or not path.is_dir():
+                continue
+            if match["host"] == self._host and not _pid_alive(int(match["pid"])):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        return removed
+
+    def commit(self) -> Path:
+        """Rename the folder to OUTPUT, replacing an earlier run's OUTPUT with overwrite."""
+        output = self.output
+        if output.is_dir() and any(output.iterdir()):
+            # Checked again: files may have appeared in OUTPUT while the job ran.
+            check_output(output, self._input_root, overwrite=self._overwrite)
+            aside = output.parent / f".{output.name}.replaced-{self._tag}"
+            os.rename(output, aside)
+            try:
+                os.rename(self.path, output)
+            except BaseException:
+                os.rename(aside, output)
+                raise
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            # os.replace() takes the place of an empty folder too.
+            os.replace(self.path, output)
+        return output
+
+    def discard(self) -> None:
+        """Remove the folder and whatever the job wrote into it."""
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(self.path)
 
 
 class ErrorReport:

@@ -1,0 +1,207 @@
+"""What every process that encodes does, whichever engine started it.
+
+A local worker process and a Ray actor both load the card once
+(:func:`load_tokenizer`), then turn tasks (a JSONL chunk, a Parquet row group) into
+output tables (:func:`iter_encoded`). This module imports only what that needs: numpy and
+pyarrow when a task runs, never tqdm, Ray or the CLI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..errors import ChatTemplateError
+from .encode import Encoded, encode_parsed, output_table, parquet_options
+from .inputs import JsonlChunk, Parsed, Task, iter_parquet_batches, parse_jsonl_chunk
+from .records import BadRecord
+
+if TYPE_CHECKING:
+    from ..card import ModelCard
+    from ..tokenizer import Tokenizer
+    from .settings import JobSettings
+
+__all__ = [
+    "ONE_THREAD",
+    "LoadInfo",
+    "TaskResult",
+    "check_chat_template",
+    "in_background",
+    "iter_encoded",
+    "load_in_background",
+    "load_tokenizer",
+    "setup_worker_process",
+    "write_shard",
+]
+
+T = TypeVar("T")
+
+#: Rust thread pools read these when first used: one thread per worker process.
+ONE_THREAD = {"RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def setup_worker_process() -> None:
+    """Prepare a process the job started (pool worker, Ray actor) to encode.
+
+    One encode thread: the engine runs one such process per CPU. And, unless someone
+    configured structlog there, warnings (fallbacks) to stderr as the CLI writes them,
+    rather than structlog's default of every level to stdout.
+    """
+    os.environ.update(ONE_THREAD)
+    import structlog
+
+    if not structlog.is_configured():
+        import logging
+        import sys
+
+        structlog.configure(
+            wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+            logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LoadInfo:
+    """What a process loaded: the manifest's card fields, and the pinned card itself."""
+
+    fingerprint: str
+    backend: str
+    fallback_reason: str | None
+    card: dict[str, Any]
+    pinned: bytes
+
+
+def check_chat_template(tok: Tokenizer) -> None:
+    """Fail now, not on every record, when a ``--chat`` job's card has no chat template."""
+    from ..chat import select_template
+
+    try:
+        select_template(tok.config.chat_templates, None, None)
+    except ChatTemplateError as exc:
+        raise ChatTemplateError(f"--chat renders records with the card's template: {exc}") from exc
+
+
+def load_tokenizer(card: ModelCard | bytes, *, chat: bool) -> tuple[Tokenizer, LoadInfo]:
+    """Load the card (or a pickled one), from the cache; check its template for ``--chat``."""
+    if isinstance(card, bytes):
+        card = pickle.loads(card)
+        assert not isinstance(card, bytes)
+    tok = card.load()
+    if chat:
+        check_chat_template(tok)
+    pinned = tok.card
+    info = LoadInfo(
+        fingerprint=tok.fingerprint,
+        backend=tok.backend,
+        fallback_reason=tok.fallback_reason,
+        card=pinned.model_dump(mode="json"),
+        pinned=pickle.dumps(pinned),
+    )
+    return tok, info
+
+
+def in_background(work: Callable[[], T], name: str) -> Future[T]:
+    """``work()`` in a daemon thread: the caller goes on (imports, starts Ray) meanwhile,
+    and need not wait for it when it fails first."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(work())
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
+
+
+def load_in_background(card: ModelCard, *, chat: bool) -> Future[tuple[Tokenizer, LoadInfo]]:
+    """:func:`load_tokenizer` in the background; the load itself runs outside the GIL."""
+    return in_background(lambda: load_tokenizer(card, chat=chat), "modelcard-load")
+
+
+def _parsed(task: Task, settings: JobSettings) -> Iterator[Parsed]:
+    field = settings.text_field
+    if isinstance(task, JsonlChunk):
+        data = task.read()
+        yield parse_jsonl_chunk(task.file.source, task.first_row, data, field, settings.chat)
+        return
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(task.file.path) as parquet:
+        yield from iter_parquet_batches(
+            parquet,
+            task.file,
+            field,
+            settings.chat,
+            settings.batch_rows,
+            row_groups=[task.row_group],
+            first_row=task.first_row,
+        )
+
+
+def iter_encoded(tok: Tokenizer, task: Task, settings: JobSettings) -> Iterator[Encoded]:
+    """The encoded records of one task: one chunk, or each read batch of a row group."""
+    for parsed in _parsed(task, settings):
+        yield encode_parsed(
+            tok,
+            parsed,
+            chat=settings.chat,
+            add_special_tokens=settings.add_special_tokens,
+            on_error=settings.on_error,
+        )
+
+
+@dataclasses.dataclass(slots=True)
+class TaskResult:
+    """What one task wrote (to its shard, if it had rows) and what it skipped."""
+
+    shard: str | None = None
+    rows: int = 0
+    tokens: int = 0
+    bad: list[BadRecord] = dataclasses.field(default_factory=list)
+    blank_lines: int = 0
+    encode_fallbacks: int = 0
+
+    def add(self, encoded: Encoded) -> None:
+        self.rows += len(encoded.rows)
+        self.tokens += encoded.tokens
+        self.bad += encoded.bad
+        self.blank_lines += encoded.blank
+
+
+def write_shard(
+    tok: Tokenizer, task: Task, settings: JobSettings, output: Path, shard: str
+) -> TaskResult:
+    """Encode ``task`` into ``output / shard`` (not created when the task has no rows)."""
+    import pyarrow.parquet as pq
+
+    from .encode import output_schema
+
+    fallbacks = tok.encode_fallbacks
+    path = output / shard
+    result = TaskResult()
+    writer: pq.ParquetWriter | None = None
+    try:
+        for encoded in iter_encoded(tok, task, settings):
+            if len(encoded.rows):
+                if writer is None:
+                    writer = pq.ParquetWriter(path, output_schema(), **parquet_options())
+                writer.write_table(output_table(encoded))
+            result.add(encoded)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+            path.unlink(missing_ok=True)
+        raise
+    if writer is not None:
+        writer.close()
+        result.shard = shard
+    result.encode_fallbacks = tok.encode_fallbacks - fallbacks
+    return result
