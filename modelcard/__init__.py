@@ -22,10 +22,15 @@ from .errors import (
     HubUnavailableError as HubUnavailableError,
     InvalidModelError as InvalidModelError,
     InvalidTokenIdError as InvalidTokenIdError,
+    JobError as JobError,
+    MissingDependencyError as MissingDependencyError,
     ModelCardError as ModelCardError,
     ModelNotFoundError as ModelNotFoundError,
+    RayJobError as RayJobError,
+    RecordError as RecordError,
     TextsError as TextsError,
     TokenizerLoadError as TokenizerLoadError,
+    WorkerDiedError as WorkerDiedError,
 )
 from .stream import DecodeStream as DecodeStream
 from .tokenizer import FlatBatch as FlatBatch, Tokenizer as Tokenizer
@@ -49,11 +54,16 @@ __all__ = [
     "HubUnavailableError",
     "InvalidModelError",
     "InvalidTokenIdError",
+    "JobError",
+    "MissingDependencyError",
     "ModelCard",
     "ModelCardError",
     "ModelNotFoundError",
+    "RayJobError",
+    "RecordError",
     "TextsError",
     "Tokenizer",
     "TokenizerLoadError",
+    "WorkerDiedError",
     "__version__",
 ]

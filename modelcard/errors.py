@@ -24,11 +24,11 @@ Each class also inherits the builtin a caller would naturally catch::
     ├── ChatTemplateError(ValueError)              no template, or the template raised
     ├── FingerprintMismatchError                   the files changed since the fingerprint
     ├── TextsError(ValueError)                     verify's --texts missing or malformed
-    └── (in modelcard.jobs, for `modelcard tokenize`)
-        ├── JobError(ValueError)                   INPUT or OUTPUT is unusable
-        ├── RecordError(ValueError)                a bad record, with --on-error fail
-        ├── WorkerDiedError(RuntimeError)          a local worker process died
-        └── RayJobError(RuntimeError)              the Ray job failed
+    ├── MissingDependencyError(ImportError)        an extra is not installed (names the pip line)
+    ├── JobError(ValueError)                       tokenize's INPUT or OUTPUT is unusable
+    ├── RecordError(ValueError)                    a bad record, with --on-error fail
+    ├── WorkerDiedError(RuntimeError)              a local worker process died
+    └── RayJobError(RuntimeError)                  the Ray job failed
 
 Invalid settings (an unknown ``DYN_TOKENIZER``, say) are not in this tree: they fail when
 ``ModelCard`` is constructed, as pydantic's ``ValidationError`` (itself a ``ValueError``).
@@ -53,10 +53,15 @@ __all__ = [
     "HubUnavailableError",
     "InvalidModelError",
     "InvalidTokenIdError",
+    "JobError",
+    "MissingDependencyError",
     "ModelCardError",
     "ModelNotFoundError",
+    "RayJobError",
+    "RecordError",
     "TextsError",
     "TokenizerLoadError",
+    "WorkerDiedError",
 ]
 
 
@@ -140,6 +145,40 @@ class FingerprintMismatchError(ModelCardError):
 
 class TextsError(ModelCardError, ValueError):
     """A texts file or corpus for ``verify`` is missing, not UTF-8, or not in a known shape."""
+
+
+class MissingDependencyError(ModelCardError, ImportError):
+    """A package the job needs is not installed; the message names the extra to install."""
+
+
+class JobError(ModelCardError, ValueError):
+    """The job's INPUT or OUTPUT cannot be used as given."""
+
+
+class RecordError(ModelCardError, ValueError):
+    """A bad record stopped the job (``--on-error fail``); ``.record`` says which.
+
+    ``record`` is a ``modelcard.jobs.records.BadRecord`` (its ``where`` and ``reason``).
+    """
+
+    def __init__(self, record: Any) -> None:
+        super().__init__(
+            f"{record.where}: {record.reason}. Fix the record, or pass --on-error skip "
+            "to skip bad records and list them in _errors.jsonl."
+        )
+        self.record = record
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Engines raise this in worker processes; it must cross back to the driver intact.
+        return (RecordError, (self.record,))
+
+
+class WorkerDiedError(ModelCardError, RuntimeError):
+    """A worker process of the local engine ended without finishing its task."""
+
+
+class RayJobError(ModelCardError, RuntimeError):
+    """The Ray engine failed for a reason outside modelcard (cluster, resources, IO)."""
 
 
 def _rebuild(cls: type[BaseException], message: str, attributes: dict[str, Any]) -> BaseException:

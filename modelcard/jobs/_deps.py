@@ -10,16 +10,12 @@ import importlib
 import importlib.util
 from types import ModuleType
 
-from ..errors import ModelCardError
+from ..errors import MissingDependencyError
 
 __all__ = ["MissingDependencyError", "import_ray_engine", "require_jobs", "require_ray"]
 
 JOBS_EXTRA = 'pip install "modelcard[jobs]"'
 RAY_EXTRA = 'pip install "modelcard[ray]"'
-
-
-class MissingDependencyError(ModelCardError, ImportError):
-    """A package the job needs is not installed; the message names the extra to install."""
 
 
 def _message(what: str, missing: list[str], fix: str) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import ModelCardError
+from ..errors import JobError
 from .records import BadRecord, check_value, parse_line
 
 if TYPE_CHECKING:
@@ -38,10 +38,6 @@ __all__ = [
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 Format = Literal["jsonl", "parquet"]
-
-
-class JobError(ModelCardError, ValueError):
-    """The job's INPUT or OUTPUT cannot be used as given."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from ..errors import FingerprintMismatchError, ModelCardError
+from ..errors import FingerprintMismatchError, ModelCardError, WorkerDiedError
 from .inputs import InputFile, Task, iter_tasks
 from .output import ErrorReport, Tally
 from .worker import LoadInfo, TaskResult
@@ -64,10 +64,6 @@ def available_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-class WorkerDiedError(ModelCardError, RuntimeError):
-    """A worker process of the local engine ended without finishing its task."""
 
 
 def _portable(exc: BaseException) -> BaseException:

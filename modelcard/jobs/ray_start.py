@@ -11,13 +11,9 @@ import os
 
 import ray
 
-from ..errors import ModelCardError
+from ..errors import RayJobError
 
 __all__ = ["RayJobError", "connect", "shutdown"]
-
-
-class RayJobError(ModelCardError, RuntimeError):
-    """The Ray engine failed for a reason outside modelcard (cluster, resources, IO)."""
 
 
 def connect() -> bool:

@@ -12,7 +12,7 @@ import dataclasses
 import json
 from typing import Any
 
-from ..errors import ModelCardError
+from ..errors import RecordError
 
 __all__ = ["BadRecord", "RecordError", "check_value", "parse_line"]
 
@@ -44,21 +44,6 @@ class BadRecord:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-class RecordError(ModelCardError, ValueError):
-    """A bad record stopped the job (``--on-error fail``); ``.record`` says which."""
-
-    def __init__(self, record: BadRecord) -> None:
-        super().__init__(
-            f"{record.where}: {record.reason}. Fix the record, or pass --on-error skip "
-            "to skip bad records and list them in _errors.jsonl."
-        )
-        self.record = record
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Engines raise this in worker processes; it must cross back to the driver intact.
-        return (RecordError, (self.record,))
 
 
 def json_type(value: Any) -> str:
