@@ -461,14 +461,17 @@ def test_unknown_backend_name_is_a_usage_error(capsys: pytest.CaptureFixture[str
 
 
 class WrongDecoder:
-    """A candidate whose decode drops the last character of texts containing 'lazy'."""
+    """A candidate whose decode drops the last character of texts containing 'lazy dog'.
+
+    Random-id decodes can hold ' lazy' (a GPT-2 token); they never spell the sample's words.
+    """
 
     def __init__(self, real: Tokenizer) -> None:
         self.real = real
 
     def decode_batch(self, rows: Sequence[Sequence[int]], skip_special_tokens: bool = False) -> Any:
         texts = self.real.decode_batch(rows, skip_special_tokens=skip_special_tokens)
-        return [t[:-1] if "lazy" in t else t for t in texts]
+        return [t[:-1] if "lazy dog" in t else t for t in texts]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
