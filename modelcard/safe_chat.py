@@ -33,7 +33,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ChatContentError
@@ -107,6 +107,11 @@ class Masked:
     documents: Any
     #: placeholder -> the original string.
     originals: dict[str, str]
+    #: The :class:`ControlTokens` level that was masked.
+    level: str = "strict"
+    #: Originals that are non-special added tokens: text holding one must be encoded
+    #: with no added token matching at all.
+    vocabulary: set[str] = field(default_factory=set)
 
     def restore(self, text: str) -> str:
         """``text`` with every placeholder (raw or as a JSON ``\\uXXXX`` escape) put back."""
@@ -126,24 +131,40 @@ class Masked:
 
 
 class ControlTokens:
-    """The special added tokens of one tokenizer: where a rendering splits, what content
-    may not hold."""
+    """The control tokens of one tokenizer and template: where a rendering splits, what
+    content may not hold.
 
-    def __init__(self, tokens: Sequence[AddedToken]) -> None:
+    ``strict`` controls are the special added tokens and the added tokens the template
+    writes itself (DeepSeek-V3 marks its turn tokens non-special, Qwen3 its
+    ``<tool_call>``); the ``special`` level is the special added tokens alone.
+    """
+
+    def __init__(self, tokens: Sequence[AddedToken], template: str) -> None:
         self.by_content = {t.content: t for t in tokens}
-        specials = [t.content for t in tokens if t.special]
-        self._detect = re.compile(_alternation(specials), re.IGNORECASE) if specials else None
+        special = {t.content for t in tokens if t.special}
+        written = {t.content for t in tokens if not t.special and t.content in template}
+        self.levels: dict[str, frozenset[str]] = {
+            "strict": frozenset(special | written),
+            "special": frozenset(special),
+        }
+        self._detect = {
+            level: re.compile(_alternation(contents), re.IGNORECASE)
+            for level, contents in self.levels.items()
+            if contents
+        }
         self._find = re.compile(_alternation(self.by_content)) if tokens else None
 
     def __bool__(self) -> bool:
-        return self._detect is not None
+        return bool(self._detect)
 
     # -- before rendering ---------------------------------------------------------------
 
-    def mask(self, chat: Any, tools: Any, documents: Any, context: Iterable[str]) -> Masked | None:
-        """Placeholders for the special-token strings in the untrusted values; None when
-        they hold none (the conversation needs no guarding)."""
-        detect = self._detect
+    def mask(
+        self, chat: Any, tools: Any, documents: Any, context: Iterable[str], level: str
+    ) -> Masked | None:
+        """Placeholders for the control-token strings (of ``level``) in the untrusted
+        values; None when they hold none (the conversation needs no guarding)."""
+        detect = self._detect.get(level)
         if detect is None:
             return None
         found: list[str] = []
@@ -179,16 +200,19 @@ class ControlTokens:
                 return tuple(walk(v) for v in value)
             return value
 
-        return Masked(walk(chat), walk(tools), walk(documents), originals)
+        vocabulary = {o for o in originals.values() if o not in self.levels["special"]}
+        return Masked(walk(chat), walk(tools), walk(documents), originals, level, vocabulary)
 
     # -- after rendering ----------------------------------------------------------------
 
-    def split(self, text: str) -> list[tuple[str, int | None]]:
-        """``text`` as pieces: ``(span, id)`` for each special token HF tokenizers would
-        match (the whitespace lstrip/rstrip take included), ``(text, None)`` between."""
+    def split(self, text: str, level: str) -> list[tuple[str, int | None]]:
+        """``text`` as pieces: ``(span, id)`` for each control token (of ``level``) that HF
+        tokenizers would match there (the whitespace lstrip/rstrip take included),
+        ``(text, None)`` between."""
         find = self._find
         if find is None:
             return [(text, None)] if text else []
+        controls = self.levels[level]
         pieces: list[tuple[str, int | None]] = []
         done = 0
         for match in find.finditer(text):
@@ -196,7 +220,7 @@ class ControlTokens:
             if start < done:
                 continue
             token = self.by_content[match.group(0)]
-            if not token.special:
+            if token.content not in controls:
                 continue  # vocabulary: the piece's own encode matches it
             if token.single_word and (
                 (start > 0 and _WORD.match(text[start - 1]))
@@ -217,9 +241,9 @@ class ControlTokens:
             pieces.append((text[done:], None))
         return pieces
 
-    def count(self, text: str) -> Counter[int]:
-        """How many times each control id would be matched in ``text``."""
-        return Counter(i for _, i in self.split(text) if i is not None)
+    def count(self, text: str, level: str) -> Counter[int]:
+        """How many times each control id (of ``level``) would be matched in ``text``."""
+        return Counter(i for _, i in self.split(text, level) if i is not None)
 
 
 def _strings(value: Any) -> Iterable[str]:
@@ -238,32 +262,53 @@ def guarded_ids(
     controls: ControlTokens,
     masked: Masked,
     guarded: str,
-    plain: Callable[[], str],
+    rendered: str,
     encode_texts: Callable[[list[str]], list[list[int]]],
-    encode_plain: Callable[[str], list[int]],
-) -> list[int]:
+    encode_ordinary: Callable[[str], list[int]],
+) -> list[int] | None:
     """Ids of a conversation rendered with placeholders (``guarded``): the template's
-    control tokens as ids, everything else as text (see the module docstring)."""
-    pieces = controls.split(guarded)
+    control tokens as ids, everything else as text. None when the restored text is not
+    ``rendered`` (the plain rendering)."""
+    pieces = controls.split(guarded, masked.level)
     restored = [(masked.restore(text) if i is None else text, i) for text, i in pieces]
-    rendered = plain()
     if "".join(text for text, _ in restored) != rendered:
-        forged = controls.count(rendered) - controls.count(guarded)
-        if forged:
-            raise ChatContentError(
-                "The chat template transforms message content in a way modelcard cannot "
-                "follow (the special-token strings in the content no longer line up with "
-                "what it rendered), and the rendering holds control tokens the template did "
-                f"not write itself ({dict(forged)}). Remove special-token strings from the "
-                "content, or pass trust_content=True (--trust-content) if you trust it."
-            )
-        return encode_plain(rendered)
-    texts = [text for text, i in restored if i is None]
+        return None
+    vocabulary = masked.vocabulary
+    texts = [
+        text
+        for (text, i), (raw, _) in zip(restored, pieces, strict=True)
+        if i is None and not (vocabulary and _holds(raw, masked, vocabulary))
+    ]
     encoded = iter(encode_texts(texts) if texts else [])
     ids: list[int] = []
-    for _, token_id in restored:
-        if token_id is None:
-            ids += next(encoded)
-        else:
+    for (text, token_id), (raw, _) in zip(restored, pieces, strict=True):
+        if token_id is not None:
             ids.append(token_id)
+        elif vocabulary and _holds(raw, masked, vocabulary):
+            ids += encode_ordinary(text)
+        else:
+            ids += next(encoded)
     return ids
+
+
+def _holds(raw: str, masked: Masked, vocabulary: set[str]) -> bool:
+    """Whether ``raw`` (a piece before restoring) holds a placeholder of ``vocabulary``."""
+    return any(
+        original in vocabulary and (p in raw or f"\\u{ord(p):04x}" in raw.lower())
+        for p, original in masked.originals.items()
+    )
+
+
+def forged(controls: ControlTokens, masked: Masked, guarded: str, rendered: str) -> Counter[int]:
+    """Control ids in the plain rendering beyond those the template wrote itself."""
+    return controls.count(rendered, masked.level) - controls.count(guarded, masked.level)
+
+
+def unmappable_error(extra: Counter[int]) -> ChatContentError:
+    return ChatContentError(
+        "The chat template transforms message content in a way modelcard cannot follow "
+        "(the special-token strings in the content no longer line up with what it "
+        "rendered), and the rendering holds control tokens the template did not write "
+        f"itself (ids {dict(extra)}). Remove special-token strings from the content, or "
+        "pass trust_content=True (--trust-content) if you trust it."
+    )

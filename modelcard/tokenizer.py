@@ -20,7 +20,7 @@ from ._translate import decode_failure
 from .chat import prepare_chat, render_prepared, select_template
 from .companions import SPECIAL_TOKEN_NAMES
 from .errors import InvalidTokenIdError
-from .safe_chat import ControlTokens, guarded_ids
+from .safe_chat import ControlTokens, forged, guarded_ids, unmappable_error
 from .stream import DecodeStream
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ class Tokenizer:
         self._library_checks_ids = backend.checks_ids
         self._vocab: dict[str, int] | None = None
         self._added_tokens = tuple(added_tokens)
-        self._controls: ControlTokens | None = None
+        self._controls: dict[str, ControlTokens] = {}
 
     # -- encoding -----------------------------------------------------------------------
 
@@ -438,25 +438,41 @@ class Tokenizer:
         )
         if not guard:
             return render_prepared(prepared)
-        controls = self._controls
+        controls = self._controls.get(template)
         if controls is None:
-            controls = self._controls = ControlTokens(self._added_tokens)
-        masked = controls.mask(
-            prepared.chat, prepared.tools, prepared.documents, prepared.strings()
-        )
-        if masked is None:
-            return render_prepared(prepared)
-        guarded = render_prepared(
-            prepared, chat=masked.chat, tools=masked.tools, documents=masked.documents
-        )
-        return guarded_ids(
-            controls,
-            masked,
-            guarded,
-            lambda: render_prepared(prepared),
-            lambda texts: self.encode_batch(texts, split_special_tokens=True),
-            self.encode,
-        )
+            controls = ControlTokens(self._added_tokens, template)
+            if len(self._controls) < 16:
+                self._controls[template] = controls
+        plain: str | None = None
+        # The template's non-special added tokens are guarded too ("strict"), unless the
+        # template reads them in content (Qwen3 splits on '</think>'): then as transformers.
+        for level in ("strict", "special"):
+            masked = controls.mask(
+                prepared.chat, prepared.tools, prepared.documents, prepared.strings(), level
+            )
+            if masked is None:
+                return render_prepared(prepared) if plain is None else plain
+            guarded = render_prepared(
+                prepared, chat=masked.chat, tools=masked.tools, documents=masked.documents
+            )
+            if plain is None:
+                plain = render_prepared(prepared)
+            ids = guarded_ids(
+                controls,
+                masked,
+                guarded,
+                plain,
+                lambda texts: self.encode_batch(texts, split_special_tokens=True),
+                lambda text: self.encode_segments([(text, False)]),
+            )
+            if ids is not None:
+                return ids
+            surplus = forged(controls, masked, guarded, plain)
+            if not surplus:
+                return plain
+            if level == "special":
+                raise unmappable_error(surplus)
+        raise AssertionError("unreachable")
 
     # -- identity -----------------------------------------------------------------------
 
