@@ -113,21 +113,28 @@ class Masked:
     #: with no added token matching at all.
     vocabulary: set[str] = field(default_factory=set)
 
-    def restore(self, text: str) -> str:
-        """``text`` with every placeholder (raw or as a JSON ``\\uXXXX`` escape) put back."""
+    def segments(self, text: str) -> list[tuple[str, bool]]:
+        """``text`` with the placeholders put back (raw, or as the JSON ``\\uXXXX`` escape
+        ``tojson`` writes), as ``(text, injected)`` runs."""
+        if not self.originals:
+            return [(text, False)] if text else []
+        forms: dict[str, str] = {}
         for placeholder, original in self.originals.items():
-            if placeholder in text:
-                text = text.replace(placeholder, original)
-            code = ord(placeholder)
-            if code <= 0xFFFF:
-                escapes = [f"\\u{code:04x}", f"\\u{code:04X}"]
-            else:  # tojson writes astral characters as a surrogate pair
-                pair = json.dumps(placeholder)[1:-1]
-                escapes = [pair, pair.upper().replace("\\U", "\\u")]
-            for escape in escapes:
-                if escape in text:
-                    text = text.replace(escape, json.dumps(original)[1:-1])
-        return text
+            forms[placeholder] = original
+            escaped = json.dumps(placeholder)[1:-1]  # \uXXXX, a surrogate pair if astral
+            if escaped != placeholder:
+                forms[escaped.lower()] = json.dumps(original)[1:-1]
+        pattern = re.compile("|".join(re.escape(f) for f in forms), re.IGNORECASE)
+        out: list[tuple[str, bool]] = []
+        done = 0
+        for match in pattern.finditer(text):
+            if done < match.start():
+                out.append((text[done : match.start()], False))
+            out.append((forms[match.group(0).lower()], True))
+            done = match.end()
+        if done < len(text):
+            out.append((text[done:], False))
+        return out
 
 
 class ControlTokens:
@@ -265,38 +272,64 @@ def guarded_ids(
     rendered: str,
     encode_texts: Callable[[list[str]], list[list[int]]],
     encode_ordinary: Callable[[str], list[int]],
+    unk_id: int | None = None,
 ) -> list[int] | None:
     """Ids of a conversation rendered with placeholders (``guarded``): the template's
     control tokens as ids, everything else as text. None when the restored text is not
-    ``rendered`` (the plain rendering)."""
+    ``rendered`` (the plain rendering). ``unk_id`` is the tokenizer's unknown token,
+    which text may give without forging anything."""
     pieces = controls.split(guarded, masked.level)
-    restored = [(masked.restore(text) if i is None else text, i) for text, i in pieces]
-    if "".join(text for text, _ in restored) != rendered:
-        return None
-    vocabulary = masked.vocabulary
-    texts = [
-        text
-        for (text, i), (raw, _) in zip(restored, pieces, strict=True)
-        if i is None and not (vocabulary and _holds(raw, masked, vocabulary))
+    runs = [masked.segments(text) if i is None else [] for text, i in pieces]
+    restored = [
+        "".join(t for t, _ in r) if i is None else text
+        for r, (text, i) in zip(runs, pieces, strict=True)
     ]
-    encoded = iter(encode_texts(texts) if texts else [])
+    if "".join(restored) != rendered:
+        return None
+    control_ids = {controls.by_content[c].id for c in controls.levels[masked.level]} - {unk_id}
+    vocabulary = masked.vocabulary
+
+    def ordinary(run: list[tuple[str, bool]]) -> bool:
+        # A non-special added token from content must not match as vocabulary either.
+        return any(injected and text in vocabulary for text, injected in run)
+
+    plain = [
+        text
+        for text, run, (_, i) in zip(restored, runs, pieces, strict=True)
+        if i is None and not ordinary(run)
+    ]
+    encoded = iter(encode_texts(plain) if plain else [])
     ids: list[int] = []
-    for (text, token_id), (raw, _) in zip(restored, pieces, strict=True):
+    for text, run, (_, token_id) in zip(restored, runs, pieces, strict=True):
         if token_id is not None:
             ids.append(token_id)
-        elif vocabulary and _holds(raw, masked, vocabulary):
-            ids += encode_ordinary(text)
-        else:
-            ids += next(encoded)
+            continue
+        piece = encode_ordinary(text) if ordinary(run) else next(encoded)
+        if any(injected for _, injected in run) and not control_ids.isdisjoint(piece):
+            piece = _spelled(run, encode_texts, control_ids)
+        ids += piece
     return ids
 
 
-def _holds(raw: str, masked: Masked, vocabulary: set[str]) -> bool:
-    """Whether ``raw`` (a piece before restoring) holds a placeholder of ``vocabulary``."""
-    return any(
-        original in vocabulary and (p in raw or f"\\u{ord(p):04x}" in raw.lower())
-        for p, original in masked.originals.items()
-    )
+def _spelled(
+    run: list[tuple[str, bool]],
+    encode_texts: Callable[[list[str]], list[list[int]]],
+    control_ids: set[int],
+) -> list[int]:
+    """A piece whose text encoding still holds a control id (its vocabulary makes the
+    token from plain characters, as Gemma-style files can): the injected strings one
+    character at a time."""
+    texts: list[str] = []
+    for text, injected in run:
+        texts.extend(text if injected else [text])
+    ids = [i for row in encode_texts(texts) for i in row]
+    if not control_ids.isdisjoint(ids):
+        raise ChatContentError(
+            "This tokenizer encodes a control-token string in message content as the "
+            "control token even as text, so it cannot be kept text. Remove it from the "
+            "content, or pass trust_content=True (--trust-content) if you trust it."
+        )
+    return ids
 
 
 def forged(controls: ControlTokens, masked: Masked, guarded: str, rendered: str) -> Counter[int]:

@@ -464,6 +464,7 @@ class Tokenizer:
                 plain,
                 lambda texts: self.encode_batch(texts, split_special_tokens=True),
                 lambda text: self.encode_segments([(text, False)]),
+                self.unk_token_id,
             )
             if ids is not None:
                 return ids
