@@ -2,7 +2,8 @@
 ``trust_content=True`` (one string, as transformers encodes) on real conversations.
 
     python benchmarks/chat_safety_bench.py
-    python benchmarks/chat_safety_bench.py --chats ../shared/texts/chat.jsonl --model fixtures/qwen2.5 --tokenizer fastokens --limit 400 --rounds 5
+    python benchmarks/chat_safety_bench.py --chats ../shared/texts/chat.jsonl \
+        --model fixtures/qwen2.5 --tokenizer fastokens --limit 400 --rounds 5
 
 Two workloads, both from the same real ShareGPT conversations (``--chats``):
 
@@ -33,7 +34,9 @@ DEFAULT_CHATS = HERE.parent.parent / "shared" / "texts" / "chat.jsonl"
 
 def read_chats(path: Path, limit: int) -> list[list[dict[str, Any]]]:
     chats: list[list[dict[str, Any]]] = []
-    for line in path.read_text("utf-8").splitlines():
+    for line in path.read_text("utf-8").split("\n"):  # not splitlines(): U+2028 is text
+        if not line.strip():
+            continue
         messages = json.loads(line).get("messages")
         if isinstance(messages, list) and messages and messages[0].get("role") == "user":
             # Roles must alternate for some templates; keep a clean prefix of the turns.

@@ -112,19 +112,23 @@ class Masked:
     #: Originals that are non-special added tokens: text holding one must be encoded
     #: with no added token matching at all.
     vocabulary: set[str] = field(default_factory=set)
+    _forms: dict[str, str] = field(default_factory=dict)
+    _pattern: re.Pattern[str] | None = None
 
     def segments(self, text: str) -> list[tuple[str, bool]]:
         """``text`` with the placeholders put back (raw, or as the JSON ``\\uXXXX`` escape
         ``tojson`` writes), as ``(text, injected)`` runs."""
         if not self.originals:
             return [(text, False)] if text else []
-        forms: dict[str, str] = {}
-        for placeholder, original in self.originals.items():
-            forms[placeholder] = original
-            escaped = json.dumps(placeholder)[1:-1]  # \uXXXX, a surrogate pair if astral
-            if escaped != placeholder:
-                forms[escaped.lower()] = json.dumps(original)[1:-1]
-        pattern = re.compile("|".join(re.escape(f) for f in forms), re.IGNORECASE)
+        if self._pattern is None:
+            for placeholder, original in self.originals.items():
+                self._forms[placeholder] = original
+                escaped = json.dumps(placeholder)[1:-1]  # \uXXXX, a surrogate pair if astral
+                if escaped != placeholder:
+                    self._forms[escaped.lower()] = json.dumps(original)[1:-1]
+            alternatives = "|".join(re.escape(f) for f in self._forms)
+            self._pattern = re.compile(alternatives, re.IGNORECASE)
+        pattern, forms = self._pattern, self._forms
         out: list[tuple[str, bool]] = []
         done = 0
         for match in pattern.finditer(text):
@@ -174,8 +178,11 @@ class ControlTokens:
         detect = self._detect.get(level)
         if detect is None:
             return None
+        untrusted = (chat, tools, documents)
+        if not _any_match(detect, untrusted):
+            return None
         found: list[str] = []
-        for text in _strings((chat, tools, documents)):
+        for text in _strings(untrusted):
             found.extend(match.group(0) for match in detect.finditer(text))
         if not found:
             return None
@@ -251,6 +258,26 @@ class ControlTokens:
     def count(self, text: str, level: str) -> Counter[int]:
         """How many times each control id (of ``level``) would be matched in ``text``."""
         return Counter(i for _, i in self.split(text, level) if i is not None)
+
+
+def _any_match(pattern: re.Pattern[str], value: Any) -> bool:
+    """Whether any string in ``value`` (keys included) matches: the hot path of every
+    guarded conversation, so a loop, not a recursive generator."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if pattern.search(item) is not None:
+                return True
+        elif kind is dict:
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        elif isinstance(item, str):
+            stack.append(str.__str__(item))
+    return False
 
 
 def _strings(value: Any) -> Iterable[str]:

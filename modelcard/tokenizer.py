@@ -462,7 +462,7 @@ class Tokenizer:
                 masked,
                 guarded,
                 plain,
-                lambda texts: self.encode_batch(texts, split_special_tokens=True),
+                self._encode_pieces,
                 lambda text: self.encode_segments([(text, False)]),
                 self.unk_token_id,
             )
@@ -474,6 +474,12 @@ class Tokenizer:
             if level == "special":
                 raise unmappable_error(surplus)
         raise AssertionError("unreachable")
+
+    def _encode_pieces(self, texts: list[str]) -> list[list[int]]:
+        """Pieces of a guarded prompt as text; a batch call only pays off for many."""
+        if len(texts) > 16:
+            return self.encode_batch(texts, split_special_tokens=True)
+        return [self.encode(text, split_special_tokens=True) for text in texts]
 
     # -- identity -----------------------------------------------------------------------
 
