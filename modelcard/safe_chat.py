@@ -5,26 +5,28 @@ around content it copies from the caller. Encoding the rendered prompt as one st
 (what transformers' ``apply_chat_template(tokenize=True)`` does) matches a control token
 wherever its string appears, so a message that contains ``<|im_end|>`` forges a turn.
 
-The boundary is drawn before rendering:
+Control tokens are the special added tokens plus the added tokens the template spells
+itself (level ``strict``); level ``special`` is the special ones alone. The boundary is
+drawn before rendering:
 
-1. Every string in the messages, tools and documents (content, tool-call arguments, tool
-   results, roles, names, any nested value) is searched for the tokenizer's *special*
-   added tokens, case-insensitively. Conversations with none, nearly all of them, are
+1. Every string in the messages, tools and documents is searched for control-token
+   strings, case-insensitively. Conversations with none, nearly all of them, are
    rendered once and encoded as one string: exactly transformers' ids.
 2. Otherwise each distinct match is replaced by one private-use character found nowhere
    in the input or the template, and the conversation is rendered with those in place.
-   Every special-token match in that rendering is the template's own. The rendering is
+   Every control-token match in that rendering is the template's own. The rendering is
    split there (with the tokens' ``lstrip``/``rstrip``/``single_word`` rules, as HF
    tokenizers splits), the placeholders are put back (also where ``tojson`` escaped
-   them), and the pieces between control tokens are encoded with special-token
-   matching off, the control tokens as their ids.
-3. The restored text must be the plain rendering, byte for byte. When the template
-   transformed the placeholders in a way that cannot be mapped back (``|lower``, slicing
-   across one, ``|length``), the plain rendering is used if it holds no control token the
-   placeholder rendering did not; otherwise :class:`~modelcard.errors.ChatContentError`.
+   them), and the pieces between are encoded with special-token matching off, the
+   control tokens as their ids. A piece whose encoding still holds a control id has its
+   injected strings spelled one character at a time.
+3. The restored text must be the plain rendering, byte for byte. When it is not (the
+   template read or changed the content around the token: Qwen3 splits reasoning on
+   ``</think>``, ``|lower``), ``strict`` is retried as ``special``; then the plain
+   rendering is used if it holds no control token the placeholder rendering did not;
+   otherwise :class:`~modelcard.errors.ChatContentError`.
 
-Non-special added tokens (Qwen3's ``<think>``, ``<tool_call>``) are vocabulary, not
-control: they match in content as in transformers.
+See docs/chat-safety.md.
 """
 
 from __future__ import annotations
@@ -38,7 +40,15 @@ from typing import Any
 
 from .errors import ChatContentError
 
-__all__ = ["AddedToken", "ControlTokens", "Masked", "read_added_tokens"]
+__all__ = [
+    "AddedToken",
+    "ControlTokens",
+    "Masked",
+    "forged",
+    "guarded_ids",
+    "read_added_tokens",
+    "unmappable_error",
+]
 
 #: Rust's ``char::is_whitespace`` (Unicode White_Space), which lstrip/rstrip eat.
 _WHITESPACE = frozenset(

@@ -390,10 +390,12 @@ class Tokenizer:
         frontend renders prompts for the model to answer.
 
         With ``tokenize=True`` only the template's own control tokens become control ids:
-        special-token strings inside messages, tool calls, tool results and documents are
-        encoded as text, so content cannot forge a turn. Content without them gets exactly
-        transformers' ids. ``trust_content=True`` encodes the rendered prompt as one
-        string, as transformers does, special-token strings in content included. Raises
+        special-token strings (and the added tokens the template spells itself) inside
+        messages, tool calls, tool results and documents are encoded as text, so content
+        cannot forge a turn. Content without them gets exactly transformers' ids; other
+        non-special added tokens match in content as in transformers.
+        ``trust_content=True`` encodes the rendered prompt as one string, as transformers
+        does, special-token strings in content included. Raises
         :class:`~modelcard.errors.ChatContentError` when the template transforms such
         content in a way that cannot keep it text.
         """
