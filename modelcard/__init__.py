@@ -9,6 +9,7 @@
 from .card import ModelCard as ModelCard
 from .errors import (
     BackendUnavailableError as BackendUnavailableError,
+    ChatContentError as ChatContentError,
     ChatTemplateError as ChatTemplateError,
     CompanionFileError as CompanionFileError,
     DecodeError as DecodeError,
@@ -39,6 +40,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackendUnavailableError",
+    "ChatContentError",
     "ChatTemplateError",
     "CompanionFileError",
     "DecodeError",

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from .errors import ChatTemplateError
 
-__all__ = ["render_chat", "select_template"]
+__all__ = ["Prepared", "prepare_chat", "render_chat", "render_prepared", "select_template"]
 
 #: Names a message's reasoning is passed under; templates read the first.
 _REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
@@ -193,6 +193,114 @@ def _messages(messages: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
+@dataclasses.dataclass
+class Prepared:
+    """A conversation checked and rebuilt from plain types, ready to render."""
+
+    template: str
+    chat: list[dict[str, Any]]
+    tools: list[Any] | None
+    documents: list[Any] | None
+    add_generation_prompt: bool
+    #: The final message's content when it is continued, else None.
+    final: str | None
+    context: dict[str, Any]
+
+    def strings(self) -> list[str]:
+        """The trusted strings a template sees: its source and the extra context."""
+        return [self.template, *(v for v in self.context.values() if isinstance(v, str))]
+
+
+def prepare_chat(
+    template: str,
+    messages: Sequence[Any],
+    *,
+    add_generation_prompt: bool,
+    tools: Sequence[Any] | None,
+    documents: Sequence[Any] | None,
+    continue_final_message: bool,
+    special_tokens: Mapping[str, str],
+    extra: Mapping[str, Any],
+) -> Prepared:
+    """Check and rebuild a conversation; bad input becomes :class:`ChatTemplateError`."""
+    if continue_final_message and add_generation_prompt:
+        raise ChatTemplateError(
+            "continue_final_message and add_generation_prompt cannot both be set: the first "
+            "keeps the last message open, the second starts a new assistant turn."
+        )
+    chat = _messages(messages)
+    if tools is not None:
+        for tool in tools:
+            if not isinstance(tool, Mapping):
+                raise ChatTemplateError(
+                    f"Each tool must be a JSON-schema dict, got {type(tool).__name__}."
+                )
+    final = None
+    if continue_final_message:
+        content = chat[-1].get("content")
+        if not isinstance(content, str):
+            raise ChatTemplateError(
+                "continue_final_message needs the final message's content to be a string."
+            )
+        final = content
+    return Prepared(
+        template=template,
+        chat=chat,
+        tools=_plain(list(tools)) if tools is not None else None,
+        documents=_plain(list(documents)) if documents is not None else None,
+        add_generation_prompt=add_generation_prompt,
+        final=final,
+        context={**special_tokens, **_plain(dict(extra))},
+    )
+
+
+def render_prepared(
+    prepared: Prepared,
+    *,
+    chat: list[dict[str, Any]] | None = None,
+    tools: list[Any] | None = None,
+    documents: list[Any] | None = None,
+) -> str:
+    """Render ``prepared``, or its conversation with ``chat``/``tools``/``documents``
+    swapped in (each the same shape, its strings changed)."""
+    import jinja2
+
+    compiled = _compile(prepared.template)
+    chat = [dict(m) for m in (prepared.chat if chat is None else chat)]
+    final = prepared.final
+    if final is not None:
+        final = chat[-1]["content"]
+        chat[-1]["content"] = final + _CONTINUE_TAG
+    try:
+        rendered: str = compiled.render(
+            messages=chat,
+            tools=prepared.tools if tools is None else tools,
+            documents=prepared.documents if documents is None else documents,
+            add_generation_prompt=prepared.add_generation_prompt,
+            **prepared.context,
+        )
+    except jinja2.exceptions.SecurityError as exc:
+        raise ChatTemplateError(
+            f"The chat template tried an operation the sandbox forbids: {exc}"
+        ) from exc
+    except jinja2.exceptions.TemplateError as exc:
+        raise ChatTemplateError(f"The chat template raised: {exc}") from exc
+    except Exception as exc:
+        raise ChatTemplateError(f"The chat template failed: {type(exc).__name__}: {exc}") from exc
+    if final is not None:
+        tag = _CONTINUE_TAG.strip()
+        if final.strip() not in rendered or tag not in rendered:
+            raise ChatTemplateError(
+                "continue_final_message is set, but the template dropped the final message."
+            )
+        at = rendered.rindex(tag)
+        if rendered[at : at + len(_CONTINUE_TAG)] == _CONTINUE_TAG:
+            rendered = rendered[:at]
+        else:
+            rendered = rendered[:at].rstrip()
+    return rendered
+
+
 def render_chat(
     template: str,
     messages: Sequence[Any],
@@ -205,56 +313,15 @@ def render_chat(
     extra: Mapping[str, Any],
 ) -> str:
     """Render one conversation; template failures become :class:`ChatTemplateError`."""
-    import jinja2
-
-    if continue_final_message and add_generation_prompt:
-        raise ChatTemplateError(
-            "continue_final_message and add_generation_prompt cannot both be set: the first "
-            "keeps the last message open, the second starts a new assistant turn."
-        )
-    compiled = _compile(template)
-    chat = _messages(messages)
-    if tools is not None:
-        for tool in tools:
-            if not isinstance(tool, Mapping):
-                raise ChatTemplateError(
-                    f"Each tool must be a JSON-schema dict, got {type(tool).__name__}."
-                )
-    final = ""
-    if continue_final_message:
-        content = chat[-1].get("content")
-        if not isinstance(content, str):
-            raise ChatTemplateError(
-                "continue_final_message needs the final message's content to be a string."
-            )
-        final = content
-        chat[-1]["content"] = content + _CONTINUE_TAG
-    context = {**special_tokens, **_plain(dict(extra))}
-    try:
-        rendered: str = compiled.render(
-            messages=chat,
-            tools=_plain(list(tools)) if tools is not None else None,
-            documents=_plain(list(documents)) if documents is not None else None,
-            add_generation_prompt=add_generation_prompt,
-            **context,
-        )
-    except jinja2.exceptions.SecurityError as exc:
-        raise ChatTemplateError(
-            f"The chat template tried an operation the sandbox forbids: {exc}"
-        ) from exc
-    except jinja2.exceptions.TemplateError as exc:
-        raise ChatTemplateError(f"The chat template raised: {exc}") from exc
-    except Exception as exc:
-        raise ChatTemplateError(f"The chat template failed: {type(exc).__name__}: {exc}") from exc
-    if continue_final_message:
-        tag = _CONTINUE_TAG.strip()
-        if final.strip() not in rendered or tag not in rendered:
-            raise ChatTemplateError(
-                "continue_final_message is set, but the template dropped the final message."
-            )
-        at = rendered.rindex(tag)
-        if rendered[at : at + len(_CONTINUE_TAG)] == _CONTINUE_TAG:
-            rendered = rendered[:at]
-        else:
-            rendered = rendered[:at].rstrip()
-    return rendered
+    _compile(template)  # a syntax error first, as before any message is checked
+    prepared = prepare_chat(
+        template,
+        messages,
+        add_generation_prompt=add_generation_prompt,
+        tools=tools,
+        documents=documents,
+        continue_final_message=continue_final_message,
+        special_tokens=special_tokens,
+        extra=extra,
+    )
+    return render_prepared(prepared)

@@ -22,6 +22,8 @@ Each class also inherits the builtin a caller would naturally catch::
     ├── DecodeError(ValueError)                    the decoder failed on valid ids
     │   └── InvalidTokenIdError                    an id is negative, too large, or not an int
     ├── ChatTemplateError(ValueError)              no template, or the template raised
+    │   └── ChatContentError                       content's special-token strings cannot be
+    │                                              kept text through this template
     ├── FingerprintMismatchError                   the files changed since the fingerprint
     ├── TextsError(ValueError)                     verify's --texts missing or malformed
     ├── MissingDependencyError(ImportError)        an extra is not installed (names the pip line)
@@ -40,6 +42,7 @@ from typing import Any
 
 __all__ = [
     "BackendUnavailableError",
+    "ChatContentError",
     "ChatTemplateError",
     "CompanionFileError",
     "DecodeError",
@@ -137,6 +140,11 @@ class InvalidTokenIdError(DecodeError):
 
 class ChatTemplateError(ModelCardError, ValueError):
     """The card has no chat template, or rendering it failed."""
+
+
+class ChatContentError(ChatTemplateError):
+    """Message content holds special-token strings, and the template transforms it in a
+    way that cannot keep them text (``trust_content=True`` encodes them as controls)."""
 
 
 class FingerprintMismatchError(ModelCardError):

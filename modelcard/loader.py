@@ -27,6 +27,7 @@ from .backends import (
 )
 from .companions import read_companions
 from .errors import FingerprintMismatchError, ModelNotFoundError, TokenizerLoadError
+from .safe_chat import read_added_tokens
 from .sources import ResolvedSource, resolve, show
 from .tokenizer import Tokenizer
 
@@ -219,4 +220,5 @@ def _build(card: ModelCard, source: ResolvedSource) -> Tokenizer:
         config=config,
         fingerprint=fingerprint,
         fallback_reason=fallback_reason,
+        added_tokens=read_added_tokens(data),
     )

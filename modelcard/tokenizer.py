@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple, overload
 from ._flat import flatten_rows
 from ._ids import MAX_ID, bad_id, check_ids, id_list
 from ._translate import decode_failure
-from .chat import render_chat, select_template
+from .chat import prepare_chat, render_prepared, select_template
 from .companions import SPECIAL_TOKEN_NAMES
 from .errors import InvalidTokenIdError
+from .safe_chat import ControlTokens, forged, guarded_ids, unmappable_error
 from .stream import DecodeStream
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from .backends import Backend
     from .card import ModelCard
     from .companions import CardConfig
+    from .safe_chat import AddedToken
     from .sources import ResolvedSource
 
 __all__ = ["FlatBatch", "Tokenizer"]
@@ -69,6 +71,7 @@ class Tokenizer:
         config: CardConfig,
         fingerprint: str,
         fallback_reason: str | None,
+        added_tokens: Sequence[AddedToken] = (),
     ) -> None:
         #: The library that encodes, e.g. "fastokens", or "huggingface" after a fallback.
         self.backend: str = backend.name
@@ -92,6 +95,8 @@ class Tokenizer:
         self._decode_batch = backend.decode_batch
         self._library_checks_ids = backend.checks_ids
         self._vocab: dict[str, int] | None = None
+        self._added_tokens = tuple(added_tokens)
+        self._controls: dict[str, ControlTokens] = {}
 
     # -- encoding -----------------------------------------------------------------------
 
@@ -373,6 +378,7 @@ class Tokenizer:
         documents: Sequence[Mapping[str, Any]] | None = None,
         chat_template: str | None = None,
         continue_final_message: bool = False,
+        trust_content: bool = False,
         **kwargs: Any,
     ) -> Any:
         """Render ``messages`` into a prompt with the card's chat template.
@@ -382,9 +388,47 @@ class Tokenizer:
         template or passes one inline; extra keyword arguments reach the template.
         Unlike transformers, ``add_generation_prompt`` defaults to True: a serving
         frontend renders prompts for the model to answer.
+
+        With ``tokenize=True`` only the template's own control tokens become control ids:
+        special-token strings (and the added tokens the template spells itself) inside
+        messages, tool calls, tool results and documents are encoded as text, so content
+        cannot forge a turn. Content without them gets exactly transformers' ids; other
+        non-special added tokens match in content as in transformers.
+        ``trust_content=True`` encodes the rendered prompt as one string, as transformers
+        does, special-token strings in content included. Raises
+        :class:`~modelcard.errors.ChatContentError` when the template transforms such
+        content in a way that cannot keep it text.
         """
+        prompt = self._chat(
+            messages,
+            add_generation_prompt=add_generation_prompt,
+            tools=tools,
+            documents=documents,
+            chat_template=chat_template,
+            continue_final_message=continue_final_message,
+            guard=tokenize and not trust_content,
+            extra=kwargs,
+        )
+        if tokenize:
+            return prompt if isinstance(prompt, list) else self.encode(prompt)
+        return prompt
+
+    def _chat(
+        self,
+        messages: Sequence[Any],
+        *,
+        add_generation_prompt: bool,
+        tools: Sequence[Any] | None,
+        documents: Sequence[Any] | None,
+        chat_template: str | None,
+        continue_final_message: bool,
+        guard: bool,
+        extra: Mapping[str, Any],
+    ) -> str | list[int]:
+        """The rendered prompt, or with ``guard`` its ids when content holds special-token
+        strings (a prompt returned as text is then safe to encode as one string)."""
         template = select_template(self.config.chat_templates, chat_template, tools)
-        prompt = render_chat(
+        prepared = prepare_chat(
             template,
             messages,
             add_generation_prompt=add_generation_prompt,
@@ -392,11 +436,52 @@ class Tokenizer:
             documents=documents,
             continue_final_message=continue_final_message,
             special_tokens=self.config.special_tokens,
-            extra=kwargs,
+            extra=extra,
         )
-        if tokenize:
-            return self.encode(prompt, add_special_tokens=False)
-        return prompt
+        if not guard:
+            return render_prepared(prepared)
+        controls = self._controls.get(template)
+        if controls is None:
+            controls = ControlTokens(self._added_tokens, template)
+            if len(self._controls) < 16:
+                self._controls[template] = controls
+        plain: str | None = None
+        # The template's non-special added tokens are guarded too ("strict"), unless the
+        # template reads them in content (Qwen3 splits on '</think>'): then as transformers.
+        for level in ("strict", "special"):
+            masked = controls.mask(
+                prepared.chat, prepared.tools, prepared.documents, prepared.strings(), level
+            )
+            if masked is None:
+                return render_prepared(prepared) if plain is None else plain
+            guarded = render_prepared(
+                prepared, chat=masked.chat, tools=masked.tools, documents=masked.documents
+            )
+            if plain is None:
+                plain = render_prepared(prepared)
+            ids = guarded_ids(
+                controls,
+                masked,
+                guarded,
+                plain,
+                self._encode_pieces,
+                lambda text: self.encode_segments([(text, False)]),
+                self.unk_token_id,
+            )
+            if ids is not None:
+                return ids
+            surplus = forged(controls, masked, guarded, plain)
+            if not surplus:
+                return plain
+            if level == "special":
+                raise unmappable_error(surplus)
+        raise AssertionError("unreachable")
+
+    def _encode_pieces(self, texts: list[str]) -> list[list[int]]:
+        """Pieces of a guarded prompt as text; a batch call only pays off for many."""
+        if len(texts) > 16:
+            return self.encode_batch(texts, split_special_tokens=True)
+        return [self.encode(text, split_special_tokens=True) for text in texts]
 
     # -- identity -----------------------------------------------------------------------
 

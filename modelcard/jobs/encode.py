@@ -3,10 +3,14 @@
 Chat records are rendered with the card's chat template first: the whole conversation,
 ``add_generation_prompt=False`` (the data already holds the assistant's turns), then
 encoded with ``add_special_tokens`` as the job says (the template writes the model's
-special tokens itself). A batch is encoded with ``encode_batch_flat``; when that fails,
-its records are encoded one at a time (batches of one) so the failure names the record
-and the others still get ids, the same ids ``encode`` gives. Ids stay in numpy arrays
-and become Arrow buffers as they are: no Python object per token, on either path.
+special tokens itself). As in ``apply_chat_template(tokenize=True)``, special-token
+strings inside the content stay text (``--trust-content`` turns that off): the few
+conversations that hold some get their ids from the guarded path, one by one, and the
+rest are encoded in one batch as before. A batch is encoded with ``encode_batch_flat``;
+when that fails, its records are encoded one at a time (batches of one) so the failure
+names the record and the others still get ids, the same ids ``encode`` gives. Ids stay
+in numpy arrays and become Arrow buffers as they are: no Python object per token, on
+either path.
 """
 
 from __future__ import annotations
@@ -47,17 +51,71 @@ class Encoded:
         return int(self.offsets[-1])
 
 
-def _render(tok: Tokenizer, parsed: Parsed, bad: list[BadRecord]) -> tuple[list[int], list[str]]:
+def _render(
+    tok: Tokenizer, parsed: Parsed, bad: list[BadRecord], trust_content: bool
+) -> tuple[list[int], list[str], list[tuple[int, list[int]]]]:
+    """Rows and prompts of the good records, and ``(row, ids)`` of those whose content
+    had special-token strings, which the guarded path has already encoded."""
     rows: list[int] = []
     texts: list[str] = []
+    guarded: list[tuple[int, list[int]]] = []
     for row, messages in zip(parsed.rows, parsed.values, strict=True):
         try:
-            texts.append(tok.apply_chat_template(messages, add_generation_prompt=False))
+            prompt = tok._chat(
+                messages,
+                add_generation_prompt=False,
+                tools=None,
+                documents=None,
+                chat_template=None,
+                continue_final_message=False,
+                guard=not trust_content,
+                extra={},
+            )
         except ModelCardError as exc:
             bad.append(BadRecord(parsed.source, row, "chat_template", str(exc)))
             continue
-        rows.append(row)
-    return rows, texts
+        if isinstance(prompt, list):
+            guarded.append((row, prompt))
+        else:
+            rows.append(row)
+            texts.append(prompt)
+    return rows, texts, guarded
+
+
+def _framed(tok: Tokenizer, ids: list[int]) -> list[int]:
+    """``ids`` between the post-processor's tokens, as ``add_special_tokens`` puts them."""
+    from ..backends.base import _probe_frame
+
+    frame = getattr(tok._backend, "frame", None)
+    if frame is not None:
+        framed: list[int] = frame(ids)
+        return framed
+    prefix, suffix = _probe_frame(tok._backend.encode)
+    return [*prefix, *ids, *suffix]
+
+
+def _merge(
+    tok: Tokenizer,
+    rows: list[int],
+    ids: NDArray[np.uint32],
+    offsets: NDArray[np.uint64],
+    guarded: list[tuple[int, list[int]]],
+    add_special_tokens: bool,
+) -> tuple[list[int], NDArray[np.uint32], NDArray[np.uint64]]:
+    """The batch's rows and the guarded rows together, in record order."""
+    import numpy as np
+
+    pieces: list[tuple[int, NDArray[np.uint32]]] = [
+        (row, ids[int(offsets[i]) : int(offsets[i + 1])]) for i, row in enumerate(rows)
+    ]
+    for row, row_ids in guarded:
+        framed = _framed(tok, row_ids) if add_special_tokens else row_ids
+        pieces.append((row, np.asarray(framed, dtype=np.uint32)))
+    pieces.sort(key=lambda piece: piece[0])
+    merged = np.zeros(len(pieces) + 1, dtype=np.uint64)
+    np.cumsum([len(p) for _, p in pieces], out=merged[1:])
+    flat = np.concatenate([p for _, p in pieces]) if pieces else np.zeros(0, dtype=np.uint32)
+    return [row for row, _ in pieces], flat.astype(np.uint32, copy=False), merged
 
 
 def _one_by_one(
@@ -88,7 +146,13 @@ def _one_by_one(
 
 
 def encode_parsed(
-    tok: Tokenizer, parsed: Parsed, *, chat: bool, add_special_tokens: bool, on_error: str
+    tok: Tokenizer,
+    parsed: Parsed,
+    *,
+    chat: bool,
+    add_special_tokens: bool,
+    on_error: str,
+    trust_content: bool = False,
 ) -> Encoded:
     """Encode the good records of ``parsed``; with ``on_error='fail'`` the first bad one raises."""
     import numpy as np
@@ -96,14 +160,17 @@ def encode_parsed(
     bad = list(parsed.bad)
     if on_error == "fail" and bad:
         raise RecordError(bad[0])
+    guarded: list[tuple[int, list[int]]] = []
     if chat:
-        rows, texts = _render(tok, parsed, bad)
+        rows, texts, guarded = _render(tok, parsed, bad, trust_content)
     else:
         rows, texts = parsed.rows, parsed.values
     try:
         ids, offsets = tok.encode_batch_flat(texts, add_special_tokens=add_special_tokens)
     except (ModelCardError, ValueError, TypeError):
         rows, ids, offsets = _one_by_one(tok, parsed.source, rows, texts, add_special_tokens, bad)
+    if guarded:
+        rows, ids, offsets = _merge(tok, rows, ids, offsets, guarded, add_special_tokens)
     bad.sort(key=lambda record: record.row)
     if on_error == "fail" and bad:
         raise RecordError(bad[0])

@@ -39,6 +39,13 @@ class JobSettings(BaseModel):
             "template (whole conversation, no generation prompt) before encoding."
         ),
     )
+    trust_content: bool = Field(
+        default=False,
+        description=(
+            "With --chat, encode special-token strings inside message content as control "
+            "tokens, as transformers does; by default only the template's own are."
+        ),
+    )
     add_special_tokens: bool = Field(
         default=False,
         description="Apply the post-processor (e.g. prepend BOS), as encode(..., True) does.",

@@ -155,6 +155,7 @@ def iter_encoded(tok: Tokenizer, task: Task, settings: JobSettings) -> Iterator[
             chat=settings.chat,
             add_special_tokens=settings.add_special_tokens,
             on_error=settings.on_error,
+            trust_content=settings.trust_content,
         )
 
 
