@@ -333,7 +333,7 @@ def test_command_json(capsys: pytest.CaptureFixture[str], tmp_path: Path, corrup
     assert totals["encode_fallbacks"] == len(VARIANTS)  # the tab, in tiny-bpe
     by_name = {t["name"]: t for t in report["tokenizers"]}
     assert by_name["bert-base-uncased"]["status"] == "refused"
-    assert "BertNormalizer" in by_name["bert-base-uncased"]["reason"]
+    assert "this is a WordPiece model" in by_name["bert-base-uncased"]["reason"]
     example = by_name["gpt2"]["mismatch_examples"][0]
     assert example["source"] == "texts.jsonl:1"
     assert example["position"] == 3

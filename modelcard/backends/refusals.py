@@ -81,5 +81,5 @@ def plain_reason(message: str, data: bytes) -> str:
     ):
         if f"unsupported {part} type" in message:
             kind_there = message.rsplit(":", 1)[-1].strip()
-            return f"fastokens does not implement the {kind_there} {part} this file uses ({key})"
+            return f"fastokens does not implement the {kind_there} {part} ({key}): {message}"
     return message
