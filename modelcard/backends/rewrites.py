@@ -72,7 +72,8 @@ def _hidden_ids(data: Data) -> dict[int, str | None]:
     added = {t["id"] for t in data.get("added_tokens") or ()}
     taken = set(vocab.values())
     top = max(taken, default=-1)
-    hidden: dict[int, str | None] = {i: None for i in range(top + 1) if i not in taken | added}
+    taken |= added
+    hidden: dict[int, str | None] = {i: None for i in range(top + 1) if i not in taken}
     if "" in vocab:
         hidden[vocab[""]] = ""
     return hidden
