@@ -3,11 +3,12 @@ interleaved run; load -> first encode against HF; and the '▁' split probe (not
 
     python benchmarks/rewrites_bench.py [--shared ../shared] [--rounds 3] [--chat 400]
 
-Per file: chat (the first --chat ShareGPT conversations, one text each) and long
+Every file of ../shared/tokenizers that fastokens serves (rewritten ones first). Per
+file: chat (the first --chat ShareGPT conversations, one text each) and long
 documents (../shared/texts/long), each timed as encode-all-texts with
 ``tokenizer="default"`` (HF) and ``tokenizer="fastokens"`` alternately, --rounds times;
 the gain is the ratio of the medians. Loads are timed with a fresh card cache.
-"--split" files add a third contender: fastokens with a Split pre-tokenizer
+The split-probe files add a third contender: fastokens with a Split pre-tokenizer
 ``▁*[^▁]+|▁+`` (the speed rewrite issue 10 item 4 proposes) to see whether it gains.
 Prints a markdown table.
 """
@@ -85,7 +86,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     texts = corpus(args.shared / "texts", args.chat)
-    names = list(dict.fromkeys(REWRITTEN + SPLIT_PROBE))
+    folders = sorted(p.parent.name for p in (args.shared / "tokenizers").glob("*/tokenizer.json"))
+    names = list(dict.fromkeys(REWRITTEN + SPLIT_PROBE + folders))
     print("| file | rewrite | chat gain | long gain | split: chat gain | split: long gain "
           "| load+first encode fastokens / HF (ms) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
@@ -93,8 +95,10 @@ def main() -> None:
         for name in names:
             folder = args.shared / "tokenizers" / name
             hf = ModelCard(model=str(folder), tokenizer="default").load()
-            fast = ModelCard(model=str(folder), tokenizer="fastokens", tokenizer_fallback=False)
-            fast_tok = fast.load()
+            fast_tok = ModelCard(model=str(folder), tokenizer="fastokens").load()
+            if fast_tok.backend != "fastokens":
+                print(f"| {name} | HF serves it: {fast_tok.fallback_reason} | | | | | |")
+                continue
             contenders: dict[str, Callable[[str], object]] = {
                 "default": hf.encode,
                 "fastokens": fast_tok.encode,
