@@ -35,10 +35,11 @@ def _vocab_problem(model: dict[str, Any], added: list[Any]) -> str | None:
     vocab = model.get("vocab")
     if not isinstance(vocab, dict):
         return None
-    ids = set(vocab.values())
-    taken = ids | {t.get("id") for t in added if isinstance(t, dict)}
+    ids = {i for i in vocab.values() if isinstance(i, int) and i >= 0}
     top = max(ids, default=-1)
-    gaps = sum(1 for i in range(top + 1) if i not in taken)
+    added_ids = {t.get("id") for t in added if isinstance(t, dict)}
+    taken = ids | {i for i in added_ids if isinstance(i, int) and 0 <= i <= top}
+    gaps = top + 1 - len(taken)  # counted, not scanned: a broken file may say 2**40
     problems = []
     if gaps:
         problems.append(
@@ -51,11 +52,15 @@ def _vocab_problem(model: dict[str, Any], added: list[Any]) -> str | None:
 
 
 def plain_reason(message: str, data: bytes) -> str:
-    """Why fastokens refused the file, in words that name the cause."""
+    """Why fastokens refused the file, in words that name the cause (its own message
+    when the file is too broken to tell; the reference then judges it)."""
     try:
-        parsed = json.loads(data)
-    except ValueError:
+        return _plain_reason(message, json.loads(data))
+    except (ValueError, TypeError, KeyError, AttributeError):
         return message
+
+
+def _plain_reason(message: str, parsed: Any) -> str:
     if not isinstance(parsed, dict):
         return message
     model = parsed.get("model")

@@ -66,6 +66,10 @@ def _has_byte_level(component: Any) -> bool:
     return any(_has_byte_level(c) for c in component.get("pretokenizers") or ())
 
 
+#: More missing ids than this is a broken file, not a vocabulary to fill.
+_MAX_FILLED = 1 << 20
+
+
 def _hidden_ids(data: Data) -> dict[int, str | None]:
     """Ids fastokens cannot load as they are -> what HF's ``id_to_token`` gives for them."""
     vocab: dict[str, int] = data["model"]["vocab"]
@@ -73,6 +77,9 @@ def _hidden_ids(data: Data) -> dict[int, str | None]:
     taken = set(vocab.values())
     top = max(taken, default=-1)
     taken |= added
+    missing = top + 1 - sum(1 for i in taken if isinstance(i, int) and 0 <= i <= top)
+    if missing > _MAX_FILLED:  # counted first: a broken file may say 2**40
+        raise ValueError(f"{missing} ids missing; at most {_MAX_FILLED} are filled")
     hidden: dict[int, str | None] = {i: None for i in range(top + 1) if i not in taken}
     if "" in vocab:
         hidden[vocab[""]] = ""
@@ -80,7 +87,12 @@ def _hidden_ids(data: Data) -> dict[int, str | None]:
 
 
 def _gaps_apply(data: Data) -> bool:
-    return _is_bpe(data) and _has_byte_level(data.get("pre_tokenizer")) and bool(_hidden_ids(data))
+    if not (_is_bpe(data) and _has_byte_level(data.get("pre_tokenizer"))):
+        return False
+    try:
+        return bool(_hidden_ids(data))
+    except (ValueError, TypeError):
+        return False
 
 
 def _fill_gaps(data: Data) -> Patch:
