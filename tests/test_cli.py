@@ -177,6 +177,23 @@ def test_inspect_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.startswith("modelcard: warning: tokenizer_fallback")
 
 
+def test_inspect_names_the_rewrite(capsys: pytest.CaptureFixture[str]) -> None:
+    """inspect says fastokens serves the file after its rewrite; --no-tokenizer-rewrite
+    falls back with the real cause."""
+    model = fixture_dir("rewrites/roberta-processing")
+    code, out, _ = run(capsys, "inspect", "--model", model, "--tokenizer", "fastokens")
+    assert code == 0
+    assert "fastokens, after rewrite 'roberta-template' (requested: fastokens)" in out
+    assert "fell back" not in out
+    args = ["inspect", "--model", model, "--tokenizer", "fastokens", "--no-tokenizer-rewrite"]
+    code, out, err = run(capsys, *args)
+    assert code == 0
+    assert "huggingface (requested: fastokens); fell back because:" in out
+    assert err.startswith("modelcard: warning: tokenizer_fallback")
+    assert "RobertaProcessing post-processor" in out
+    assert "DYN_TOKENIZER_REWRITE=false" in out
+
+
 def test_verbosity_anywhere_on_the_line(capsys: pytest.CaptureFixture[str]) -> None:
     """-q silences warnings and -v shows info, before or after the subcommand."""
     args = ["inspect", "--model", fixture_dir("minimal-bpe-nfkd"), "--tokenizer", "auto"]
