@@ -69,6 +69,14 @@ class ModelCard(BaseSettings):
             "benchmark never measures the reference by accident."
         ),
     )
+    tokenizer_rewrite: bool = Field(
+        default=True,
+        description=(
+            "When fastokens refuses a tokenizer.json, rewrite it in memory into an equal form "
+            "it accepts (id gaps, RobertaProcessing, Metaspace; see docs/rewrites.md). Set "
+            "false to fall back instead."
+        ),
+    )
     revision: str | None = Field(
         default=None,
         description="Hub revision: branch, tag or commit (default 'main'). Ignored for paths.",
@@ -127,7 +135,12 @@ class ModelCard(BaseSettings):
         return _backend_name("decoder", value, capability="decode")
 
     @field_validator(
-        "tokenizer_fallback", "tokenizer_cache_bytes", "decoder_load", "hub_timeout", mode="wrap"
+        "tokenizer_fallback",
+        "tokenizer_rewrite",
+        "tokenizer_cache_bytes",
+        "decoder_load",
+        "hub_timeout",
+        mode="wrap",
     )
     @classmethod
     def _name_the_variable(

@@ -74,7 +74,10 @@ def _inspect_text(info: dict[str, Any]) -> str:
     if info["source"] == "hub":
         rows.append(("revision", f"{info['revision']} (commit {info['commit']})"))
     rows.extend(("file", f"{name}: {path}") for name, path in info["files"].items())
-    backend = f"{info['backend']} (requested: {info['requested']})"
+    backend = info["backend"]
+    if info.get("rewrites"):
+        backend += ", after rewrite " + ", ".join(f"'{name}'" for name in info["rewrites"])
+    backend += f" (requested: {info['requested']})"
     if info["decoder"] != info["backend"]:
         backend += f", decoded by {info['decoder']}"
     if info["fallback_reason"]:

@@ -163,7 +163,10 @@ def _request(card: ModelCard) -> BackendRequest:
         decoder=card.decoder,
         fallback=card.tokenizer_fallback,
         decoder_load=card.decoder_load,
-        options=BackendOptions(tokenizer_cache_bytes=card.tokenizer_cache_bytes),
+        options=BackendOptions(
+            tokenizer_cache_bytes=card.tokenizer_cache_bytes,
+            tokenizer_rewrite=card.tokenizer_rewrite,
+        ),
     )
 
 

@@ -85,6 +85,8 @@ class Tokenizer:
         self.fingerprint = fingerprint
         #: Why the requested backend was not used, when it was not.
         self.fallback_reason = fallback_reason
+        #: The rewrites the backend serves the file after, e.g. ("roberta-template",).
+        self.rewrites: tuple[str, ...] = tuple(getattr(backend, "rewrites", ()))
         self.vocab_size: int = backend.vocab_size
         self._backend = backend
         self._encode = backend.encode
@@ -499,6 +501,7 @@ class Tokenizer:
             "backend": self.backend,
             "decoder": self.decoder,
             "fallback_reason": self.fallback_reason,
+            "rewrites": list(self.rewrites),
             "vocab_size": self.vocab_size,
             "fingerprint": self.fingerprint,
             **self.config.as_dict(),

@@ -160,7 +160,7 @@ def test_inspect_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert info["backend"] == "huggingface"
     assert info["requested"] == "fastokens"
-    assert "BertNormalizer" in info["fallback_reason"]
+    assert info["fallback_reason"] == "fastokens implements BPE only; this is a WordPiece model"
     assert info["files"]["tokenizer.json"].endswith("bert-base-uncased/tokenizer.json")
     assert info["fingerprint"].startswith("sha256:")
 
@@ -175,6 +175,23 @@ def test_inspect_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert "huggingface (requested: fastokens); fell back because:" in out
     assert "unsupported normalizer type: NFKD" in out
     assert err.startswith("modelcard: warning: tokenizer_fallback")
+
+
+def test_inspect_names_the_rewrite(capsys: pytest.CaptureFixture[str]) -> None:
+    """inspect says fastokens serves the file after its rewrite; --no-tokenizer-rewrite
+    falls back with the real cause."""
+    model = fixture_dir("rewrites/roberta-processing")
+    code, out, _ = run(capsys, "inspect", "--model", model, "--tokenizer", "fastokens")
+    assert code == 0
+    assert "fastokens, after rewrite 'roberta-template' (requested: fastokens)" in out
+    assert "fell back" not in out
+    args = ["inspect", "--model", model, "--tokenizer", "fastokens", "--no-tokenizer-rewrite"]
+    code, out, err = run(capsys, *args)
+    assert code == 0
+    assert "huggingface (requested: fastokens); fell back because:" in out
+    assert err.startswith("modelcard: warning: tokenizer_fallback")
+    assert "RobertaProcessing post-processor" in out
+    assert "DYN_TOKENIZER_REWRITE=false" in out
 
 
 def test_verbosity_anywhere_on_the_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -53,7 +53,8 @@ def test_stdout_holds_only_the_apps_output() -> None:
     assert result.stdout == "huggingface 50\n"
     first, second = result.stderr.splitlines()
     assert first.startswith(
-        "tokenizer_fallback requested=fastokens selected=huggingface reason='normalizer error"
+        "tokenizer_fallback requested=fastokens selected=huggingface "
+        "reason='fastokens implements BPE only; this is a WordPiece model'"
     )
     assert first.endswith("path=" + str(ROOT / "fixtures/bert-base-uncased/tokenizer.json"))
     assert second.startswith("encode_fallback requested=fastokens selected=huggingface reason=")

@@ -177,14 +177,20 @@ def test_two_different_tokenizers_do_not_pass(monkeypatch: pytest.MonkeyPatch) -
     assert not result.ok
 
 
-@pytest.mark.parametrize("name", ["bert-base-uncased", "minimal-bpe-nfkd"])
-def test_refused_file_is_a_fallback_not_a_failure(name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "cause"),
+    [
+        ("bert-base-uncased", "this is a WordPiece model"),
+        ("minimal-bpe-nfkd", "unsupported normalizer type: NFKD"),
+    ],
+)
+def test_refused_file_is_a_fallback_not_a_failure(name: str, cause: str) -> None:
     """A file fastokens refuses is reported with fastokens' reason, and does not fail the check."""
     report = verify([fixture_dir(name)])
     [result] = report.results
     assert result.status == "refused"
     assert result.reason is not None
-    assert "unsupported normalizer type" in result.reason
+    assert cause in result.reason
     assert report.ok
     assert report.totals()["refused"] == 1
 
@@ -333,7 +339,7 @@ def test_command_json(capsys: pytest.CaptureFixture[str], tmp_path: Path, corrup
     assert totals["encode_fallbacks"] == len(VARIANTS)  # the tab, in tiny-bpe
     by_name = {t["name"]: t for t in report["tokenizers"]}
     assert by_name["bert-base-uncased"]["status"] == "refused"
-    assert "BertNormalizer" in by_name["bert-base-uncased"]["reason"]
+    assert "this is a WordPiece model" in by_name["bert-base-uncased"]["reason"]
     example = by_name["gpt2"]["mismatch_examples"][0]
     assert example["source"] == "texts.jsonl:1"
     assert example["position"] == 3

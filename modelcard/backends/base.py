@@ -104,6 +104,8 @@ class BackendOptions:
 
     #: fastokens' segment cache budget (``DYN_TOKENIZER_CACHE_BYTES``).
     tokenizer_cache_bytes: int = 0
+    #: Rewrite a refused file into an equal form the backend accepts (``DYN_TOKENIZER_REWRITE``).
+    tokenizer_rewrite: bool = True
 
 
 @runtime_checkable
@@ -358,6 +360,8 @@ class Delegating(BackendBase):
         self.decoder = inner.decoder
         self.vocab_size = inner.vocab_size
         self.checks_ids = inner.checks_ids
+        #: The rewrites the file was served after (see backends/rewrites.py).
+        self.rewrites: tuple[str, ...] = getattr(inner, "rewrites", ())
         self.encode: Callable[..., HasIds] = inner.encode
         self.encode_split: Callable[..., HasIds] = inner.encode_split
         self.encode_ordinary: Callable[..., HasIds] = inner.encode_ordinary

@@ -1,0 +1,227 @@
+"""Rewrites: files fastokens refuses are served by fastokens after a named rewrite, with
+HF's ids, decodes and streams on the original file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tokenizers import Tokenizer as HFTokenizer
+
+from modelcard import ModelCard, Tokenizer
+from modelcard.backends import rewrites
+
+from .helpers import FIXTURES, chat_texts, multilingual_texts
+
+REWRITE_FIXTURES = FIXTURES / "rewrites"
+
+#: Texts around added tokens and leading spaces, where rewrites could differ.
+EDGE_TEXTS = [
+    "",
+    " ",
+    "  leading spaces",
+    "▁already marked",
+    "\n<s>\n",
+    "<s>",
+    "<s>hello",
+    "hello<s>",
+    " <s> hi </s>",
+    "</s></s>a",
+    "x <unk> y",
+    "<unk>",
+    "<mask> word and <mask>",
+    "<|endoftext|>hi",
+    "text<|endoftext|> <|endoftext|>",
+    "<|startoftranscript|><|en|><|transcribe|> hello there",
+    "<|im_start|>user\nhi<|im_end|>",
+    "tabs\tand\u00a0nbsp and 🎉 emoji",
+    "日本語のテキスト and English",
+]
+
+
+def texts() -> list[str]:
+    return EDGE_TEXTS + chat_texts()[:60] + [t[:3000] for t in multilingual_texts()]
+
+
+def load(path: Path | str, **settings: Any) -> Tokenizer:
+    return ModelCard(
+        model=str(path), tokenizer="fastokens", tokenizer_fallback=False, **settings
+    ).load()
+
+
+def assert_same_as_hf(tok: Tokenizer, path: Path, rewrite: str) -> None:
+    """fastokens served after ``rewrite`` and every encode, decode and stream equals HF's."""
+    assert tok.backend == "fastokens"
+    assert tok.rewrites == (rewrite,)
+    hf = HFTokenizer.from_file(str(path))
+    hf_split = HFTokenizer.from_file(str(path))
+    hf_split.encode_special_tokens = True
+    reference = ModelCard(model=str(path), tokenizer="huggingface").load()
+    sample = texts()
+    for add in (False, True):
+        expected = [hf.encode(t, add_special_tokens=add).ids for t in sample]
+        assert [tok.encode(t, add_special_tokens=add) for t in sample] == expected
+        assert tok.encode_batch(sample, add_special_tokens=add) == expected
+        assert tok.encode_batch_flat(sample, add_special_tokens=add).rows() == expected
+        split = [hf_split.encode(t, add_special_tokens=add).ids for t in sample]
+        got = [tok.encode(t, add_special_tokens=add, split_special_tokens=True) for t in sample]
+        assert got == split
+    segments = [(" <s>hi", True), ("user <s> text", False), ("tail", True)]
+    assert tok.encode_segments(segments) == reference.encode_segments(segments)
+    rows = [hf.encode(t, add_special_tokens=True).ids for t in sample]
+    for skip in (False, True):
+        assert [tok.decode(r, skip_special_tokens=skip) for r in rows] == [
+            hf.decode(r, skip_special_tokens=skip) for r in rows
+        ]
+        assert tok.decode_batch(rows, skip_special_tokens=skip) == hf.decode_batch(
+            rows, skip_special_tokens=skip
+        )
+    for row in rows[:40]:
+        ours, theirs = tok.decode_stream(), reference.decode_stream()
+        assert [ours.step(i) for i in row] == [theirs.step(i) for i in row]
+    assert tok.vocab_size == hf.get_vocab_size(with_added_tokens=True)
+    assert tok.get_vocab() == hf.get_vocab(with_added_tokens=True)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "rewrite"),
+    [
+        pytest.param("cl100k-gaps", "vocab-gaps", id="cl100k-gaps"),
+        pytest.param("whisper-empty-token", "vocab-gaps", id="whisper-empty-token"),
+        pytest.param("roberta-processing", "roberta-template", id="roberta-processing"),
+        pytest.param("mistral-metaspace", "metaspace-normalizer", id="mistral-metaspace-first"),
+    ],
+)
+def test_rewritten_file_matches_hf(fixture: str, rewrite: str) -> None:
+    """A refused real vocabulary is served by fastokens after its rewrite, with HF's answers."""
+    path = REWRITE_FIXTURES / fixture / "tokenizer.json"
+    assert_same_as_hf(load(path.parent), path, rewrite)
+
+
+def _metaspace_variant(tmp_path: Path, scheme: str, split: bool) -> Path:
+    data = json.loads((REWRITE_FIXTURES / "mistral-metaspace" / "tokenizer.json").read_text())
+    data["pre_tokenizer"].update(prepend_scheme=scheme, split=split)
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("scheme", "split"),
+    [("first", True), ("never", False), ("never", True)],
+    ids=["first-split", "never", "never-split"],
+)
+def test_metaspace_variants_match_hf(tmp_path: Path, scheme: str, split: bool) -> None:
+    """Every Metaspace scheme but 'always', split or not, is served with HF's answers."""
+    path = _metaspace_variant(tmp_path, scheme, split)
+    assert_same_as_hf(load(tmp_path), path, "metaspace-normalizer")
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_metaspace_always_stays_refused(tmp_path: Path, split: bool) -> None:
+    """The 'always' scheme has no exact rewrite: HF serves it and the reason names Metaspace."""
+    _metaspace_variant(tmp_path, "always", split)
+    tok = ModelCard(model=str(tmp_path), tokenizer="fastokens").load()
+    assert tok.backend == "huggingface"
+    assert tok.rewrites == ()
+    assert tok.fallback_reason is not None
+    assert "Metaspace pre-tokenizer" in tok.fallback_reason
+
+
+def test_gap_ids_answer_as_hf() -> None:
+    """At the filled ids, id_to_token, token_to_id and decode give HF's answers."""
+    path = REWRITE_FIXTURES / "cl100k-gaps" / "tokenizer.json"
+    tok, hf = load(path.parent), HFTokenizer.from_file(str(path))
+    for token_id in (3000, 50_000, 100_256, 100_261, 100_264, 100_276, 100_277):
+        assert tok.id_to_token(token_id) == hf.id_to_token(token_id)
+        assert tok.decode([72, token_id, 73]) == hf.decode([72, token_id, 73], False)
+    filler = next(t for t in json.loads(rewrites.apply_all(path.read_bytes())[0])["model"]["vocab"]
+                  if t.startswith("\x00"))  # fmt: skip
+    assert tok.token_to_id(filler) is None
+    whisper_path = REWRITE_FIXTURES / "whisper-empty-token" / "tokenizer.json"
+    whisper, hf_whisper = load(whisper_path.parent), HFTokenizer.from_file(str(whisper_path))
+    empty = hf_whisper.token_to_id("")
+    assert empty is not None
+    assert whisper.token_to_id("") == empty
+    assert whisper.id_to_token(empty) == ""
+    assert whisper.decode([40, empty, 41]) == hf_whisper.decode([40, empty, 41], False)
+
+
+def test_rewrite_is_logged(logs: list[dict[str, Any]]) -> None:
+    """The load logs which rewrites it applied, and why the file needed them."""
+    load(REWRITE_FIXTURES / "roberta-processing")
+    event = next(e for e in logs if e["event"] == "tokenizer_rewrite")
+    assert event["rewrites"] == ["roberta-template"]
+    assert "RobertaProcessing" in event["reason"]
+
+
+def test_inspect_names_the_rewrite() -> None:
+    """``inspect`` data lists the rewrite the backend serves the file after."""
+    info = load(REWRITE_FIXTURES / "mistral-metaspace").describe()
+    assert (info["backend"], info["rewrites"]) == ("fastokens", ["metaspace-normalizer"])
+
+
+@pytest.mark.parametrize(
+    ("fixture", "words"),
+    [
+        ("cl100k-gaps", "ids missing"),
+        ("whisper-empty-token", "empty-string token"),
+        ("roberta-processing", "RobertaProcessing post-processor"),
+        ("mistral-metaspace", "Metaspace pre-tokenizer"),
+    ],
+)
+def test_rewrite_off_gives_the_refusal(
+    env: Any, fixture: str, words: str, logs: list[dict[str, Any]]
+) -> None:
+    """DYN_TOKENIZER_REWRITE=false: HF serves, and the reason names the real cause."""
+    env(DYN_TOKENIZER_REWRITE="false")
+    tok = ModelCard(model=str(REWRITE_FIXTURES / fixture), tokenizer="fastokens").load()
+    assert (tok.backend, tok.rewrites) == ("huggingface", ())
+    assert tok.fallback_reason is not None
+    assert words in tok.fallback_reason
+    assert "DYN_TOKENIZER_REWRITE=false" in tok.fallback_reason
+    assert "model type: Other" not in tok.fallback_reason
+    assert not [e for e in logs if e["event"] == "tokenizer_rewrite"]
+
+
+def _unigram_file(tmp_path: Path) -> Path:
+    from tokenizers import models
+
+    tokenizer = HFTokenizer(models.Unigram([("<unk>", 0.0), ("a", -1.0), ("b", -2.0)], 0))
+    path = tmp_path / "tokenizer.json"
+    path.write_text(tokenizer.to_str(), encoding="utf-8")
+    return path
+
+
+def test_plain_words_for_models_fastokens_lacks(tmp_path: Path) -> None:
+    """WordPiece and Unigram stay on HF with a reason in plain words, never 'model type Other'."""
+    bert = ModelCard(model=str(FIXTURES / "bert-base-uncased"), tokenizer="fastokens").load()
+    assert bert.backend == "huggingface"
+    assert bert.fallback_reason == "fastokens implements BPE only; this is a WordPiece model"
+    _unigram_file(tmp_path)
+    for data in (json.loads(_unigram_file(tmp_path).read_text()),):
+        data["model"].pop("type")  # legacy files without a type key read as Unigram too
+        (tmp_path / "legacy").mkdir()
+        (tmp_path / "legacy" / "tokenizer.json").write_text(json.dumps(data))
+    for folder in (tmp_path, tmp_path / "legacy"):
+        t5 = ModelCard(model=str(folder), tokenizer="fastokens").load()
+        assert t5.backend == "huggingface"
+        assert t5.fallback_reason == "fastokens implements BPE only; this is a Unigram model"
+
+
+def test_regex_engine_refusal_in_plain_words(tmp_path: Path) -> None:
+    """A Split pattern fastokens' PCRE2 cannot compile is named as that, not as a type."""
+    data = json.loads((FIXTURES / "minimal-bpe" / "tokenizer.json").read_text())
+    data["pre_tokenizer"] = {
+        "type": "Split",
+        "pattern": {"Regex": r"\p{^L}+"},
+        "behavior": "Isolated",
+        "invert": False,
+    }
+    (tmp_path / "tokenizer.json").write_text(json.dumps(data))
+    tok = ModelCard(model=str(tmp_path), tokenizer="fastokens").load()
+    assert tok.backend == "huggingface"
+    assert tok.fallback_reason is not None
+    assert tok.fallback_reason.startswith("fastokens' regex engine (PCRE2) cannot compile")
