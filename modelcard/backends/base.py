@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
+    from ..tiktoken_files import TiktokenParts
+
 __all__ = [
     "TOKENIZER_JSON",
     "Backend",
@@ -89,6 +91,8 @@ class TokenizerFile:
     #: The file at ``path`` holds exactly ``data`` (no BOM was removed), so a library may
     #: read it from disk itself.
     exact: bool = True
+    #: For a tiktoken ranks file: its ranks, split pattern and special tokens.
+    tiktoken: TiktokenParts | None = None
 
     @property
     def directory(self) -> Path:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._translate import translated
+from ..tiktoken_files import TIKTOKEN
 from .base import (
     TOKENIZER_JSON,
     BackendBase,
@@ -117,7 +118,12 @@ def load(file: TokenizerFile, options: BackendOptions) -> FastokensBackend:
     except ImportError as exc:
         raise BackendRefusedError(f"the fastokens package is not importable: {exc}") from exc
     with translated(BackendRefusedError):
-        if file.exact:
+        if file.tiktoken is not None:
+            parts = file.tiktoken
+            tokenizer = fastokens.Tokenizer.from_tiktoken(
+                str(file.path), pattern=parts.pattern, special_tokens=parts.special_tokens
+            )
+        elif file.exact:
             # From the file itself: a Python copy of its text would add to peak memory.
             tokenizer = fastokens.Tokenizer.from_file(str(file.path))
         else:
@@ -125,7 +131,7 @@ def load(file: TokenizerFile, options: BackendOptions) -> FastokensBackend:
     if options.tokenizer_cache_bytes:
         tokenizer.enable_segment_cache(options.tokenizer_cache_bytes)
     backend = FastokensBackend(tokenizer)
-    if _has_no_decoder(file.data):
+    if file.tiktoken is None and _has_no_decoder(file.data):
         backend.join_tokens()
     return backend
 
@@ -142,7 +148,7 @@ def _has_no_decoder(data: bytes) -> bool:
 SPEC = BackendSpec(
     name="fastokens",
     load=load,
-    sources=frozenset({TOKENIZER_JSON}),
+    sources=frozenset({TOKENIZER_JSON, TIKTOKEN}),
     options=("tokenizer_cache_bytes",),
     auto_rank=0,
     summary="a fast BPE encoder that also decodes and streams",
