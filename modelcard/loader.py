@@ -236,4 +236,20 @@ def _build(card: ModelCard, source: ResolvedSource) -> Tokenizer:
         config=config,
         fingerprint=fingerprint,
         fallback_reason=fallback_reason,
+        form_details=_form_details(file),
     )
+
+
+def _form_details(file: TokenizerFile) -> dict[str, Any] | None:
+    parts = file.tiktoken
+    if parts is None:
+        return None
+    return {
+        "tiktoken": {
+            "file": str(parts.path),
+            "pattern_source": parts.pattern_source,
+            "pattern": parts.pattern,
+            "ranks": len(parts.ranks),
+            "special_tokens": parts.special_tokens,
+        }
+    }

@@ -148,8 +148,7 @@ def read_ranks(path: Path, data: bytes) -> dict[bytes, int]:
         parts = line.split()
         if len(parts) != 2 or not parts[1].isdigit():
             raise TiktokenFileError(
-                f"{where} line {number}: expected '<base64 token> <rank>', got "
-                f"{line[:60]!r}.",
+                f"{where} line {number}: expected '<base64 token> <rank>', got {line[:60]!r}.",
                 path=str(path),
                 line=number,
             )

@@ -69,6 +69,7 @@ class Tokenizer:
         config: CardConfig,
         fingerprint: str,
         fallback_reason: str | None,
+        form_details: dict[str, Any] | None = None,
     ) -> None:
         #: The library that encodes, e.g. "fastokens", or "huggingface" after a fallback.
         self.backend: str = backend.name
@@ -82,6 +83,9 @@ class Tokenizer:
         self.fingerprint = fingerprint
         #: Why the requested backend was not used, when it was not.
         self.fallback_reason = fallback_reason
+        #: What ``inspect`` shows of the tokenizer file beyond its name (a tiktoken file's
+        #: pattern and where it came from, its special tokens).
+        self.form_details: dict[str, Any] = form_details or {}
         self.vocab_size: int = backend.vocab_size
         self._backend = backend
         self._encode = backend.encode
@@ -410,6 +414,8 @@ class Tokenizer:
             "revision": self.source.revision,
             "commit": self.source.commit,
             "files": files,
+            "form": self.source.form,
+            **self.form_details,
             "requested": self.card.tokenizer,
             "backend": self.backend,
             "decoder": self.decoder,

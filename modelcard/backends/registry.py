@@ -44,8 +44,7 @@ ENTRY_POINT_GROUP = "modelcard.backends"
 AUTO = "auto"
 
 BACKENDS: dict[str, BackendSpec] = {
-    spec.name: spec
-    for spec in (huggingface.SPEC, fastokens.SPEC, transformers.SPEC, tiktoken.SPEC)
+    spec.name: spec for spec in (huggingface.SPEC, fastokens.SPEC, transformers.SPEC, tiktoken.SPEC)
 }
 _BUILTIN = frozenset(BACKENDS)
 #: The backend a card uses when none is named.
