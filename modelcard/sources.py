@@ -72,7 +72,8 @@ class ResolvedSource:
     @property
     def form(self) -> str:
         """``"tokenizer.json"``, or ``"tiktoken"`` for a ranks file."""
-        return TOKENIZER_FILE if self.tokenizer_json.suffix == ".json" else TIKTOKEN_FORM
+        path = self.tokenizer_json
+        return TIKTOKEN_FORM if is_ranks_file(path.name) else TOKENIZER_FILE
 
     @property
     def files(self) -> dict[str, Path]:
@@ -167,6 +168,11 @@ def _stat(path: Path, model: str, reason: str) -> os.stat_result:
             f"Model {show(model)} was {reason}, but {show(path)} cannot be read: "
             f"{exc.strerror or exc}. Check its permissions."
         ) from exc
+
+
+def is_ranks_file(name: str) -> bool:
+    """Whether a file of this name is read as a tiktoken ranks file (else as tokenizer.json)."""
+    return name == TIKTOKEN_MODEL or name.endswith(".tiktoken")
 
 
 def pick_tokenizer_file(names: list[str], where: str) -> str | None:

@@ -46,7 +46,8 @@ class TiktokenBackend(BackendBase):
         return Encoding(self.encoding.encode(text, allowed_special="all"))
 
     def encode_split(self, text: str, add_special_tokens: bool = False) -> Encoding:
-        return Encoding(self.encoding.encode(text, allowed_special=(), disallowed_special=()))
+        # Every added token of a ranks file is special, so "as text" is "no added token".
+        return Encoding(self.encoding.encode_ordinary(text))
 
     def encode_ordinary(self, text: str) -> Encoding:
         return Encoding(self.encoding.encode_ordinary(text))

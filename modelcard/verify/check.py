@@ -329,6 +329,11 @@ def _cards(card: ModelCard, candidate: str, reference: str) -> tuple[ModelCard, 
     )
 
 
+def _common_reference(results: Sequence[TokenizerResult], reference: str) -> str:
+    used = {r.reference for r in results}
+    return used.pop() if len(used) == 1 else reference
+
+
 def _form_reference(card: ModelCard, reference: str) -> str:
     """The reference of the card's file form, where ``reference`` is tokenizer.json's (it
     cannot load another form): the tiktoken library for a tiktoken ranks file."""
@@ -485,7 +490,8 @@ def verify(
         texts=len(samples),
         chars=sum(len(s.text) for s in samples),
         candidate=candidate,
-        reference=reference,
+        # A tiktoken card is checked against its own form's reference.
+        reference=_common_reference(results, reference),
         seconds=time.perf_counter() - started,
         variant_chars=variant_chars,
         variants=[name for name, _, _ in VARIANTS],
