@@ -60,7 +60,7 @@ print(time.perf_counter() - t0)
 
 def _workloads(texts: Path) -> dict[str, list[str]]:
     chat = []
-    for line in (texts / "chat.jsonl").read_text("utf-8").splitlines()[:600]:
+    for line in (texts / "chat.jsonl").read_text("utf-8").split("\n")[:600]:
         record = json.loads(line)
         chat.append("\n".join(m.get("content") or "" for m in record.get("messages", [])))
     long = [p.read_text("utf-8") for p in sorted((texts / "long").iterdir()) if p.is_file()]

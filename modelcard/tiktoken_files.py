@@ -100,6 +100,9 @@ class TiktokenParts:
     #: Token bytes by rank.
     ranks: dict[bytes, int] = field(repr=False)
     special_tokens: dict[str, int] = field(default_factory=dict)
+    #: The OpenAI encoding the pattern is, when it is one by name (the setting or the file's
+    #: name), so a backend may use its own tuned splitter for it.
+    encoding: str | None = None
 
     @property
     def vocab_size(self) -> int:
@@ -247,6 +250,12 @@ def read_parts(
     ranks = read_ranks(path, data)
     pattern, source = _pattern(pattern_setting, path, files)
     specials = _special_tokens(files, ranks, path)
+    named = [name for name, known in ENCODING_PATTERNS.items() if f"({name})" in source]
     return TiktokenParts(
-        path=path, pattern=pattern, pattern_source=source, ranks=ranks, special_tokens=specials
+        path=path,
+        pattern=pattern,
+        pattern_source=source,
+        ranks=ranks,
+        special_tokens=specials,
+        encoding=named[0] if named else None,
     )

@@ -77,11 +77,23 @@ def _copy(tmp_path: Path, *names: str, ranks_as: str = "cl100k_base.tiktoken") -
 # -- parity ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", ["fastokens", "tiktoken"])
-def test_encode_matches_the_tiktoken_library(backend: str, reference: tiktoken.Encoding) -> None:
+@pytest.mark.parametrize(
+    ("backend", "pattern"),
+    [
+        pytest.param("fastokens", None, id="fastokens-preset"),
+        pytest.param("fastokens", CL100K_PATTERN, id="fastokens-regex"),
+        pytest.param("tiktoken", None, id="tiktoken"),
+    ],
+)
+def test_encode_matches_the_tiktoken_library(
+    backend: str, pattern: str | None, reference: tiktoken.Encoding
+) -> None:
     """Both backends give the tiktoken library's ids, special-token strings as specials or as
-    text, and the requested backend really serves."""
-    tok = ModelCard(model=str(FIXTURE), tokenizer=backend, tokenizer_fallback=False).load()
+    text, and the requested backend really serves (fastokens with its cl100k preset, and
+    with the same pattern given as a regex)."""
+    tok = ModelCard(
+        model=str(FIXTURE), tokenizer=backend, tokenizer_fallback=False, tiktoken_pattern=pattern
+    ).load()
     assert tok.backend == backend
     for text in _texts():
         expected = reference.encode(text, allowed_special="all")

@@ -120,9 +120,16 @@ def load(file: TokenizerFile, options: BackendOptions) -> FastokensBackend:
     with translated(BackendRefusedError):
         if file.tiktoken is not None:
             parts = file.tiktoken
-            tokenizer = fastokens.Tokenizer.from_tiktoken(
-                str(file.path), pattern=parts.pattern, special_tokens=parts.special_tokens
-            )
+            if parts.encoding in _PRESETS:
+                # fastokens' preset splits 3-4x faster than the same regex compiled; the
+                # special tokens given replace the preset's.
+                tokenizer = fastokens.Tokenizer.from_tiktoken(
+                    str(file.path), encoding=parts.encoding, special_tokens=parts.special_tokens
+                )
+            else:
+                tokenizer = fastokens.Tokenizer.from_tiktoken(
+                    str(file.path), pattern=parts.pattern, special_tokens=parts.special_tokens
+                )
         elif file.exact:
             # From the file itself: a Python copy of its text would add to peak memory.
             tokenizer = fastokens.Tokenizer.from_file(str(file.path))
@@ -135,6 +142,9 @@ def load(file: TokenizerFile, options: BackendOptions) -> FastokensBackend:
         backend.join_tokens()
     return backend
 
+
+#: The encodings fastokens has a preset for (fastokens 0.3.5).
+_PRESETS = frozenset({"cl100k_base", "o200k_base"})
 
 _NO_DECODER = re.compile(rb'"decoder"\s*:\s*null')
 
