@@ -164,10 +164,10 @@ def main() -> None:
         "tiktoken-raw": _load_seconds("tiktoken-raw", args.tiktoken_dir, args.loads),
         "default": _load_seconds("huggingface", args.tokenizer_json, args.loads),
     }
-    print("\n| load → first encode (fresh process, imports included) | seconds | vs default |")
+    print("\n| load → first encode (fresh process, imports included) | seconds | / default |")
     print("|---|---|---|")
     for who, value in loads.items():
-        print(f"| {who} | {value:.2f} | {loads['default'] / value:.2f}x faster |")
+        print(f"| {who} | {value:.2f} | {value / loads['default']:.2f}x |")
 
 
 if __name__ == "__main__":
