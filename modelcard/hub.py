@@ -235,8 +235,9 @@ def _download(request: _Request) -> ResolvedSource:
     cached = try_to_load_from_cache(
         request.repo_id, TOKENIZER_FILE, cache_dir=env.cache_dir, revision=request.revision
     )
-    if cached is not None and not isinstance(cached, str):
-        # The cache records that the repo has no tokenizer.json: a tiktoken.model repo?
+    if not isinstance(cached, str):
+        # No tokenizer.json cached: a tiktoken.model repo loaded before? (Offline, too: the
+        # hub's 404 for tokenizer.json is not recorded by a metadata request.)
         ranks = try_to_load_from_cache(
             request.repo_id, TIKTOKEN_MODEL, cache_dir=env.cache_dir, revision=request.revision
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from modelcard import (
     ModelCard,
     TiktokenFileError,
     TiktokenPatternError,
+    loader,
 )
 from modelcard.verify import Sample, verify
 
@@ -351,3 +353,19 @@ def test_hub_repo_with_one_star_tiktoken_is_found_by_listing(
     assert tok.encode("hello there") == reference.encode("hello there")
     assert fake_hub.count("GET", "cl100k_base.tiktoken") == 1
     assert fake_hub.count(filename="model.safetensors") == 0
+
+
+def test_hub_tiktoken_model_repo_loads_offline_from_the_cache(
+    fake_hub: FakeHub, env: Callable[..., None]
+) -> None:
+    """Once cached, a tiktoken.model repo loads with HF_HUB_OFFLINE=1 and no request."""
+    fake_hub.add_repo("org/kimi-like", {"tiktoken.model": RANKS.read_bytes()})
+    card = ModelCard(model="org/kimi-like", tokenizer="fastokens", tiktoken_pattern="cl100k_base")
+    online = card.load().encode("hello there")
+    loader.clear_cache()
+    env(HF_HUB_OFFLINE="1")
+    before = len(fake_hub.requests)
+    tok = card.load()
+    assert tok.encode("hello there") == online
+    assert tok.describe()["form"] == "tiktoken"
+    assert len(fake_hub.requests) == before
