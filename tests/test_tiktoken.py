@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import pickle
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from tiktoken.load import load_tiktoken_bpe
 
 from modelcard import (
     InvalidModelError,
+    InvalidTokenIdError,
     ModelCard,
     TiktokenFileError,
     TiktokenPatternError,
@@ -122,6 +124,29 @@ def test_decode_and_stream_match_the_tiktoken_library(
         pieces = [piece for piece in map(stream.step, ids[:300]) if piece]
         assert "".join(pieces) == reference.decode(ids[:300]).rstrip("\ufffd")
         assert not any("\ufffd" in piece for piece in pieces if "\ufffd" not in text)
+
+
+@pytest.mark.parametrize("backend", ["fastokens", "tiktoken"])
+def test_bad_ids_raise_and_ids_past_the_vocabulary_add_no_text(backend: str) -> None:
+    """A negative or non-int id raises InvalidTokenIdError; an id past vocab_size adds no
+    text, as for tokenizer.json cards."""
+    tok = ModelCard(model=str(FIXTURE), tokenizer=backend, tokenizer_fallback=False).load()
+    assert tok.vocab_size == 4101
+    for bad in ([-1], [True], ["1"], [2**33]):
+        with pytest.raises(InvalidTokenIdError):
+            tok.decode(bad)
+    assert tok.decode([39, 4101, 10**6, 301]) == tok.decode([39, 301])
+
+
+@pytest.mark.parametrize("backend", ["fastokens", "tiktoken"])
+def test_pickles_as_its_card(backend: str) -> None:
+    """A tiktoken card's tokenizer pickles as its card and reloads the same backend."""
+    tok = ModelCard(model=str(FIXTURE), tokenizer=backend, tokenizer_fallback=False).load()
+    again = pickle.loads(pickle.dumps(tok))
+    assert (again.backend, again.encode("hello<|endoftext|>")) == (
+        backend,
+        tok.encode("hello<|endoftext|>"),
+    )
 
 
 def test_fastokens_is_chosen_by_auto_and_verify_checks_it_against_tiktoken() -> None:

@@ -2,8 +2,9 @@
 Protocol a loaded backend implements, and the file it loads from.
 
 A backend is a library that can encode, and usually decode and stream, the tokenizer of
-one source form (``tokenizer.json`` today). Its :class:`BackendSpec` is everything the
-rest of modelcard knows about it; nothing outside ``modelcard.backends`` names a backend.
+one source form (``tokenizer.json``, or a tiktoken ranks file). Its :class:`BackendSpec`
+is everything the rest of modelcard knows about it; nothing outside
+``modelcard.backends`` names a backend.
 
 The hot path belongs to the library. ``encode``, ``encode_batch``, ``decode`` and
 ``decode_batch`` on a loaded backend are attributes, usually the library's own bound
