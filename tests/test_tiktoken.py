@@ -7,6 +7,8 @@ import base64
 import json
 import pickle
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -394,3 +396,15 @@ def test_hub_tiktoken_model_repo_loads_offline_from_the_cache(
     assert tok.encode("hello there") == online
     assert tok.describe()["form"] == "tiktoken"
     assert len(fake_hub.requests) == before
+
+
+def test_fastokens_tiktoken_card_imports_neither_tiktoken_nor_hf() -> None:
+    """Serving a ranks file with fastokens leaves the tiktoken library and HF unimported."""
+    code = (
+        "import sys, modelcard\n"
+        f"tok = modelcard.ModelCard(model={str(FIXTURE)!r}, tokenizer='fastokens').load()\n"
+        "tok.encode('hello'); tok.decode(tok.encode('hello'))\n"
+        "print('tiktoken' in sys.modules, 'tokenizers' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
