@@ -225,16 +225,19 @@ def _config_model_type(files: Mapping[str, Path]) -> str | None:
     return model_type if isinstance(model_type, str) else None
 
 
-def _pattern(setting: str | None, path: Path, files: Mapping[str, Path]) -> tuple[str, str]:
+def _pattern(
+    setting: str | None, path: Path, files: Mapping[str, Path]
+) -> tuple[str, str, str | None]:
+    """The pattern, where it came from, and the encoding it is by name (or None)."""
     if setting:
-        pattern = ENCODING_PATTERNS.get(setting, setting)
-        shown = setting if setting in ENCODING_PATTERNS else "a regex"
-        return pattern, f"DYN_TIKTOKEN_PATTERN ({shown})"
+        if setting in ENCODING_PATTERNS:
+            return ENCODING_PATTERNS[setting], f"DYN_TIKTOKEN_PATTERN ({setting})", setting
+        return setting, "DYN_TIKTOKEN_PATTERN (a regex)", None
     if path.suffix == ".tiktoken" and path.stem in ENCODING_PATTERNS:
-        return ENCODING_PATTERNS[path.stem], f"file name ({path.stem})"
+        return ENCODING_PATTERNS[path.stem], f"file name ({path.stem})", path.stem
     model_type = _config_model_type(files)
     if model_type in MODEL_TYPE_PATTERNS:
-        return MODEL_TYPE_PATTERNS[model_type], f"config.json model_type ({model_type})"
+        return MODEL_TYPE_PATTERNS[model_type], f"config.json model_type ({model_type})", None
     found = f" (config.json model_type: {model_type!r})" if model_type else ""
     raise TiktokenPatternError(
         f"The tiktoken file {str(path)!r} holds no split pattern, and none is known for this "
@@ -248,14 +251,13 @@ def read_parts(
 ) -> TiktokenParts:
     """The ranks of ``path``, with the pattern and special tokens that complete them."""
     ranks = read_ranks(path, data)
-    pattern, source = _pattern(pattern_setting, path, files)
+    pattern, source, encoding = _pattern(pattern_setting, path, files)
     specials = _special_tokens(files, ranks, path)
-    named = [name for name, known in ENCODING_PATTERNS.items() if f"({name})" in source]
     return TiktokenParts(
         path=path,
         pattern=pattern,
         pattern_source=source,
         ranks=ranks,
         special_tokens=specials,
-        encoding=named[0] if named else None,
+        encoding=encoding,
     )
