@@ -30,6 +30,8 @@ from .errors import (
     RayJobError as RayJobError,
     RecordError as RecordError,
     TextsError as TextsError,
+    TiktokenFileError as TiktokenFileError,
+    TiktokenPatternError as TiktokenPatternError,
     TokenizerLoadError as TokenizerLoadError,
     WorkerDiedError as WorkerDiedError,
 )
@@ -64,6 +66,8 @@ __all__ = [
     "RayJobError",
     "RecordError",
     "TextsError",
+    "TiktokenFileError",
+    "TiktokenPatternError",
     "Tokenizer",
     "TokenizerLoadError",
     "WorkerDiedError",

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from . import backends
 from .loader import load_card
+from .tiktoken_files import ENCODING_PATTERNS, check_pattern_setting
 
 if TYPE_CHECKING:
     from .tokenizer import Tokenizer
@@ -110,6 +111,14 @@ class ModelCard(BaseSettings):
             "files differ. Unset: no check."
         ),
     )
+    tiktoken_pattern: str | None = Field(
+        default=None,
+        description=(
+            "Split pattern for a tiktoken ranks file (tiktoken.model, *.tiktoken): an "
+            f"encoding name ({', '.join(ENCODING_PATTERNS)}) or a regex. Unset: from the "
+            "file name, else from config.json's model_type."
+        ),
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -170,6 +179,16 @@ class ModelCard(BaseSettings):
         if isinstance(value, str):
             return value.strip() or None
         return value
+
+    @field_validator("tiktoken_pattern", mode="before")
+    @classmethod
+    def _check_tiktoken_pattern(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return check_pattern_setting(value)
+        except ValueError as exc:
+            raise ValueError(f"tiktoken_pattern / {_env('tiktoken_pattern')}: {exc}") from None
 
     def load(self) -> Tokenizer:
         """Resolve the files, load the backend, read the companions; see :mod:`.loader`."""

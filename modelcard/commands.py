@@ -74,6 +74,10 @@ def _inspect_text(info: dict[str, Any]) -> str:
     if info["source"] == "hub":
         rows.append(("revision", f"{info['revision']} (commit {info['commit']})"))
     rows.extend(("file", f"{name}: {path}") for name, path in info["files"].items())
+    tiktoken = info.get("tiktoken")
+    if tiktoken is not None:
+        rows.append(("form", f"tiktoken ({tiktoken['ranks']} ranks in {tiktoken['file']})"))
+        rows.append(("pattern", f"from {tiktoken['pattern_source']}: {tiktoken['pattern']}"))
     backend = info["backend"]
     if info.get("rewrites"):
         backend += ", after rewrite " + ", ".join(f"'{name}'" for name in info["rewrites"])

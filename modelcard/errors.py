@@ -9,6 +9,8 @@ Each class also inherits the builtin a caller would naturally catch::
     │   └── HubNotFoundError(HubError)             repo, revision or file missing on the hub
     ├── InvalidModelError(ValueError)              DYN_MODEL is neither a valid path nor a repo id
     ├── TokenizerLoadError(ValueError)             tokenizer.json is empty, malformed or unreadable
+    │   ├── TiktokenFileError                      a tiktoken ranks file is malformed (.path, .line)
+    │   └── TiktokenPatternError                   no split pattern for a tiktoken file
     ├── CompanionFileError(ValueError)             a companion file (config.json, ...) is malformed
     ├── BackendUnavailableError                    a backend or decoder cannot serve the file
     │                                              (with fallback off, or DYN_DECODER); .reason
@@ -63,6 +65,8 @@ __all__ = [
     "RayJobError",
     "RecordError",
     "TextsError",
+    "TiktokenFileError",
+    "TiktokenPatternError",
     "TokenizerLoadError",
     "WorkerDiedError",
 ]
@@ -82,6 +86,19 @@ class InvalidModelError(ModelCardError, ValueError):
 
 class TokenizerLoadError(ModelCardError, ValueError):
     """tokenizer.json exists but cannot be loaded: empty, malformed JSON, not a tokenizer."""
+
+
+class TiktokenFileError(TokenizerLoadError):
+    """A tiktoken ranks file is empty or malformed; ``path`` and ``line`` say where."""
+
+    def __init__(self, message: str, *, path: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+
+
+class TiktokenPatternError(TokenizerLoadError):
+    """A tiktoken file has no split pattern: DYN_TIKTOKEN_PATTERN names one."""
 
 
 class CompanionFileError(ModelCardError, ValueError):

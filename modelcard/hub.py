@@ -50,7 +50,14 @@ from .errors import (
     InvalidModelError,
     ModelCardError,
 )
-from .sources import COMPANION_FILES, TOKENIZER_FILE, ResolvedSource, show
+from .sources import (
+    COMPANION_FILES,
+    TIKTOKEN_MODEL,
+    TOKENIZER_FILE,
+    ResolvedSource,
+    pick_tokenizer_file,
+    show,
+)
 
 __all__ = ["HubEnvironment", "hub_chatter_shown", "hub_environment", "resolve_hub"]
 
@@ -224,22 +231,33 @@ def _download(request: _Request) -> ResolvedSource:
         "local_files_only": env.offline,
         "endpoint": env.endpoint,
     }
+    name = TOKENIZER_FILE
     cached = try_to_load_from_cache(
         request.repo_id, TOKENIZER_FILE, cache_dir=env.cache_dir, revision=request.revision
     )
+    if not isinstance(cached, str):
+        # No tokenizer.json cached: a tiktoken.model repo loaded before? (Offline, too: the
+        # hub's 404 for tokenizer.json is not recorded by a metadata request.)
+        ranks = try_to_load_from_cache(
+            request.repo_id, TIKTOKEN_MODEL, cache_dir=env.cache_dir, revision=request.revision
+        )
+        if isinstance(ranks, str):
+            name, cached = TIKTOKEN_MODEL, ranks
     cold = not env.offline and not isinstance(cached, str)
     if cold:
         try:
-            _first_request(request)
+            _first_request(request, name)
         except ModelCardError:
             raise
+        except EntryNotFoundError as exc:
+            name = _ranks_file(request, exc)
         except Exception as exc:
             _translate(exc, request, cached=False)
     tokenizer_path = Path(
         str(
             hf_hub_download(
                 request.repo_id,
-                TOKENIZER_FILE,
+                name,
                 revision=request.revision,
                 etag_timeout=min(request.left(), _CACHED_WAIT),
                 force_download=cold,
@@ -303,14 +321,41 @@ def _download(request: _Request) -> ResolvedSource:
     )
 
 
-def _first_request(request: _Request) -> None:
-    """Ask the hub for tokenizer.json's metadata, retrying within the deadline when told to."""
+def _ranks_file(request: _Request, missing: Exception) -> str:
+    """The tiktoken ranks file of a repo without tokenizer.json: tiktoken.model, else its
+    single ``*.tiktoken`` (from a listing of the repo's top level). Only that file and the
+    companions are downloaded. Re-raises ``missing`` translated when there is none."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        try:
+            _first_request(request, TIKTOKEN_MODEL)
+            return TIKTOKEN_MODEL
+        except EntryNotFoundError:
+            pass
+        api = HfApi(endpoint=request.env.endpoint, token=request.env.token)
+        names = [
+            entry.path
+            for entry in api.list_repo_tree(request.repo_id, revision=request.revision)
+            if "/" not in entry.path
+        ]
+    except ModelCardError:
+        raise
+    except Exception as exc:
+        _translate(exc, request, cached=False)
+    chosen = pick_tokenizer_file(names, request.where())
+    if chosen is None:
+        _translate(missing, request, cached=False)
+    return chosen
+
+
+def _first_request(request: _Request, name: str = TOKENIZER_FILE) -> None:
+    """Ask the hub for a file's metadata, retrying within the deadline when told to."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
     env = request.env
-    url = hf_hub_url(
-        request.repo_id, TOKENIZER_FILE, revision=request.revision, endpoint=env.endpoint
-    )
+    url = hf_hub_url(request.repo_id, name, revision=request.revision, endpoint=env.endpoint)
     for attempt, pause in enumerate((*_BACKOFF, None), start=1):
         wait = request.left()
         try:
@@ -469,8 +514,9 @@ def _translate(exc: Exception, request: _Request, *, cached: bool | None = None)
         ) from exc
     if isinstance(exc, hub.EntryNotFoundError) and not isinstance(exc, hub.LocalEntryNotFoundError):
         raise HubNotFoundError(
-            f"{where} has no {TOKENIZER_FILE}. modelcard needs a fast-tokenizer file; pick "
-            "a repo or revision that has one."
+            f"{where} has no {TOKENIZER_FILE}, {TIKTOKEN_MODEL} or *.tiktoken file. modelcard "
+            "needs a fast-tokenizer file or a tiktoken ranks file; pick a repo or revision "
+            "that has one."
         ) from exc
     if isinstance(exc, hub.OfflineModeIsEnabled) or (
         isinstance(exc, hub.LocalEntryNotFoundError) and env.offline

@@ -27,8 +27,9 @@ from .backends import (
 )
 from .companions import read_companions
 from .errors import FingerprintMismatchError, ModelNotFoundError, TokenizerLoadError
-from .safe_chat import read_added_tokens
+from .safe_chat import AddedToken, read_added_tokens
 from .sources import ResolvedSource, resolve, show
+from .tiktoken_files import TIKTOKEN, read_parts
 from .tokenizer import Tokenizer
 
 if TYPE_CHECKING:
@@ -171,16 +172,31 @@ def _request(card: ModelCard) -> BackendRequest:
 
 
 def _build(card: ModelCard, source: ResolvedSource) -> Tokenizer:
-    raw = _read(source.tokenizer_json, "tokenizer.json")
-    data = _tokenizer_data(raw, source)
-    file = TokenizerFile(
-        form=TOKENIZER_JSON,
-        path=source.tokenizer_json,
-        data=data,
-        files=source.files,
-        where=source.describe(),
-        exact=len(data) == len(raw),
-    )
+    if source.form == TIKTOKEN:
+        raw = _read(source.tokenizer_json, source.tokenizer_json.name)
+        data = raw
+        parts = read_parts(
+            source.tokenizer_json, raw, source.files, pattern_setting=card.tiktoken_pattern
+        )
+        file = TokenizerFile(
+            form=TIKTOKEN,
+            path=source.tokenizer_json,
+            data=raw,
+            files=source.files,
+            where=source.describe(),
+            tiktoken=parts,
+        )
+    else:
+        raw = _read(source.tokenizer_json, "tokenizer.json")
+        data = _tokenizer_data(raw, source)
+        file = TokenizerFile(
+            form=TOKENIZER_JSON,
+            path=source.tokenizer_json,
+            data=data,
+            files=source.files,
+            where=source.describe(),
+            exact=len(data) == len(raw),
+        )
     try:
         backend, fallback_reason = open_backend(file, _request(card))
     except TokenizerLoadError as exc:
@@ -208,7 +224,8 @@ def _build(card: ModelCard, source: ResolvedSource) -> Tokenizer:
             reason=warning.reason,
             path=str(source.companions.get(warning.file.split(" ")[0], "")),
         )
-    fingerprint = fingerprint_files({"tokenizer.json": raw, **companions})
+    name = TOKENIZER_JSON if file.form == TOKENIZER_JSON else source.tokenizer_json.name
+    fingerprint = fingerprint_files({name: raw, **companions})
     # The card a tokenizer carries (and pickles as) names exactly these files: a hub repo
     # at its resolved commit, a local path made absolute for processes in other directories.
     pinned: dict[str, Any] = {"fingerprint": fingerprint}
@@ -223,5 +240,31 @@ def _build(card: ModelCard, source: ResolvedSource) -> Tokenizer:
         config=config,
         fingerprint=fingerprint,
         fallback_reason=fallback_reason,
-        added_tokens=read_added_tokens(data),
+        added_tokens=_added_tokens(file),
+        form_details=_form_details(file),
     )
+
+
+def _added_tokens(file: TokenizerFile) -> tuple[AddedToken, ...]:
+    """The added tokens safe chat encoding guards: a ranks file's special tokens are all special."""
+    if file.tiktoken is not None:
+        return tuple(
+            AddedToken(id=token_id, content=content, special=True)
+            for content, token_id in file.tiktoken.special_tokens.items()
+        )
+    return read_added_tokens(file.data)
+
+
+def _form_details(file: TokenizerFile) -> dict[str, Any] | None:
+    parts = file.tiktoken
+    if parts is None:
+        return None
+    return {
+        "tiktoken": {
+            "file": str(parts.path),
+            "pattern_source": parts.pattern_source,
+            "pattern": parts.pattern,
+            "ranks": len(parts.ranks),
+            "special_tokens": parts.special_tokens,
+        }
+    }

@@ -44,6 +44,10 @@ COMPANION_FILES = (
     "config.json",
 )
 
+TIKTOKEN_FORM = "tiktoken"
+#: The tiktoken ranks file looked for after tokenizer.json, before any ``*.tiktoken``.
+TIKTOKEN_MODEL = "tiktoken.model"
+
 _REPO_PART = re.compile(r"[A-Za-z0-9_.-]+")
 _MAX_REPO_ID = 96
 
@@ -66,9 +70,16 @@ class ResolvedSource:
     commit: str | None = None
 
     @property
+    def form(self) -> str:
+        """``"tokenizer.json"``, or ``"tiktoken"`` for a ranks file."""
+        path = self.tokenizer_json
+        return TIKTOKEN_FORM if is_ranks_file(path.name) else TOKENIZER_FILE
+
+    @property
     def files(self) -> dict[str, Path]:
-        """Every resolved file by its name in the repo, tokenizer.json first."""
-        return {TOKENIZER_FILE: self.tokenizer_json, **self.companions}
+        """Every resolved file by its name in the repo, the tokenizer file first."""
+        name = TOKENIZER_FILE if self.form == TOKENIZER_FILE else self.tokenizer_json.name
+        return {name: self.tokenizer_json, **self.companions}
 
     def describe(self) -> str:
         if self.kind == "hub":
@@ -159,13 +170,40 @@ def _stat(path: Path, model: str, reason: str) -> os.stat_result:
         ) from exc
 
 
+def is_ranks_file(name: str) -> bool:
+    """Whether a file of this name is read as a tiktoken ranks file (else as tokenizer.json)."""
+    return name == TIKTOKEN_MODEL or name.endswith(".tiktoken")
+
+
+def pick_tokenizer_file(names: list[str], where: str) -> str | None:
+    """The tokenizer file among ``names``: tokenizer.json, then tiktoken.model, then a
+    single ``*.tiktoken``; None when there is none. Several ``*.tiktoken`` is an error."""
+    if TOKENIZER_FILE in names:
+        return TOKENIZER_FILE
+    if TIKTOKEN_MODEL in names:
+        return TIKTOKEN_MODEL
+    ranks = sorted(n for n in names if n.endswith(".tiktoken"))
+    if len(ranks) > 1:
+        raise InvalidModelError(
+            f"{where} has no {TOKENIZER_FILE} or {TIKTOKEN_MODEL}, and several tiktoken "
+            f"files ({', '.join(ranks)}): modelcard cannot tell which one is the model's. "
+            "Point DYN_MODEL at the one to load."
+        )
+    return ranks[0] if ranks else None
+
+
 def resolve_local(model: str, reason: str) -> ResolvedSource:
-    """Find tokenizer.json and its companions in a local directory or at a file path."""
+    """Find the tokenizer file and its companions in a local directory or at a file path."""
     path = Path(os.path.expanduser(model)).absolute()
     st = _stat(path, model, reason)
     if stat.S_ISDIR(st.st_mode):
         directory = path
         tokenizer_json = path / TOKENIZER_FILE
+        if not tokenizer_json.is_file() and os.access(path, os.R_OK):
+            names = [p.name for p in path.iterdir() if p.is_file()]
+            chosen = pick_tokenizer_file(names, f"The directory {show(path)}")
+            if chosen is not None:
+                tokenizer_json = path / chosen
         if not tokenizer_json.is_file():
             present = (
                 sorted(p.name for p in path.iterdir())[:12] if os.access(path, os.R_OK) else []

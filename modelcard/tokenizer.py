@@ -72,6 +72,7 @@ class Tokenizer:
         fingerprint: str,
         fallback_reason: str | None,
         added_tokens: Sequence[AddedToken] = (),
+        form_details: dict[str, Any] | None = None,
     ) -> None:
         #: The library that encodes, e.g. "fastokens", or "huggingface" after a fallback.
         self.backend: str = backend.name
@@ -87,6 +88,9 @@ class Tokenizer:
         self.fallback_reason = fallback_reason
         #: The rewrites the backend serves the file after, e.g. ("roberta-template",).
         self.rewrites: tuple[str, ...] = tuple(getattr(backend, "rewrites", ()))
+        #: What ``inspect`` shows of the tokenizer file beyond its name (a tiktoken file's
+        #: pattern and where it came from, its special tokens).
+        self.form_details: dict[str, Any] = form_details or {}
         self.vocab_size: int = backend.vocab_size
         self._backend = backend
         self._encode = backend.encode
@@ -497,6 +501,8 @@ class Tokenizer:
             "revision": self.source.revision,
             "commit": self.source.commit,
             "files": files,
+            "form": self.source.form,
+            **self.form_details,
             "requested": self.card.tokenizer,
             "backend": self.backend,
             "decoder": self.decoder,

@@ -9,6 +9,7 @@ for the next requests, a connection dropped mid-body, a stalled answer.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 _ROUTE = re.compile(r"^/(?P<repo>[^/]+/[^/]+|[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
+_TREE = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+|[^/]+)/tree/(?P<rev>[^/]+)$")
 
 
 def commit_id(label: str) -> str:
@@ -107,6 +109,9 @@ class FakeHub:
         with self._lock:
             self.requests.append((request.method, path))
             self.authorizations.append(request.headers.get("Authorization"))
+        tree = _TREE.match(path)
+        if tree is not None:
+            return self._tree(tree["repo"], tree["rev"])
         match = _ROUTE.match(path)
         if match is None:
             return self._error(404, None)
@@ -152,6 +157,20 @@ class FakeHub:
                 direct_passthrough=True,
             )
         return Response(body, status=200, headers=headers)
+
+    def _tree(self, repo_id: str, rev: str) -> Response:
+        """The repo's file listing at ``rev``, as the hub's tree API gives it."""
+        repo = self.repos.get(repo_id)
+        if repo is None:
+            return self._error(401, "RepoNotFound")
+        commit = repo.refs.get(rev, rev if rev in repo.commits else None)
+        if commit is None:
+            return self._error(404, "RevisionNotFound")
+        entries = [
+            {"type": "file", "path": name, "size": len(body), "oid": hashlib.sha1(body).hexdigest()}
+            for name, body in sorted(repo.commits[commit].items())
+        ]
+        return Response(json.dumps(entries), status=200, content_type="application/json")
 
 
 def _truncated(body: bytes, keep: int) -> Iterator[bytes]:

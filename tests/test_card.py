@@ -49,7 +49,7 @@ def test_allowed_backends_from_env(env: Callable[..., None], value: str, expecte
     ("value", "needle"),
     [
         pytest.param("fasttokens", "Did you mean 'fastokens'?", id="dynamo-old-spelling"),
-        pytest.param("tiktoken", "Allowed: huggingface", id="unknown"),
+        pytest.param("sentencepiece", "Allowed: huggingface", id="unknown"),
         pytest.param("", "is empty", id="empty"),
         pytest.param("   ", "is empty", id="blank"),
     ],
@@ -68,7 +68,9 @@ def test_rejected_backends(env: Callable[..., None], value: str, needle: str, vi
     assert "DYN_TOKENIZER" in message
     assert "tokenizer" in message
     if value.strip():
-        assert "huggingface (aliases: default, hf), fastokens, transformers, auto" in message
+        assert (
+            "huggingface (aliases: default, hf), fastokens, transformers, tiktoken, auto" in message
+        )
 
 
 def test_kwargs_beat_env_beat_defaults(env: Callable[..., None]) -> None:

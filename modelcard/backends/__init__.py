@@ -7,10 +7,13 @@ Everything a backend is lives here, and nothing outside this package names one:
     registry.py      BACKENDS, the one dict of specs by name; plugins from the
                      ``modelcard.backends`` entry-point group; the reference per form
     huggingface.py   HF tokenizers, the reference for tokenizer.json
-    fastokens.py     fastokens: encodes, decodes and streams natively
+    fastokens.py     fastokens: encodes, decodes and streams natively (tokenizer.json
+                     and tiktoken ranks files)
     rewrites.py      REWRITES: files fastokens refuses, rewritten into equal forms it serves
     rewritten.py     loading fastokens after those rewrites
     refusals.py      fastokens' refusals in plain words (the real cause)
+    tiktoken.py      OpenAI's tiktoken library, the reference for tiktoken ranks files
+                     (``pip install "modelcard[tiktoken]"``)
     transformers.py  transformers' AutoTokenizer, a reference for "what would
                      transformers do" (``pip install "modelcard[transformers]"``)
     fallback.py      load-time and per-call fallback to the reference, their counters

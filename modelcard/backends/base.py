@@ -2,8 +2,9 @@
 Protocol a loaded backend implements, and the file it loads from.
 
 A backend is a library that can encode, and usually decode and stream, the tokenizer of
-one source form (``tokenizer.json`` today). Its :class:`BackendSpec` is everything the
-rest of modelcard knows about it; nothing outside ``modelcard.backends`` names a backend.
+one source form (``tokenizer.json``, or a tiktoken ranks file). Its :class:`BackendSpec`
+is everything the rest of modelcard knows about it; nothing outside
+``modelcard.backends`` names a backend.
 
 The hot path belongs to the library. ``encode``, ``encode_batch``, ``decode`` and
 ``decode_batch`` on a loaded backend are attributes, usually the library's own bound
@@ -26,6 +27,8 @@ from ..errors import EncodeError, ModelCardError
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
+
+    from ..tiktoken_files import TiktokenParts
 
 __all__ = [
     "TOKENIZER_JSON",
@@ -89,6 +92,8 @@ class TokenizerFile:
     #: The file at ``path`` holds exactly ``data`` (no BOM was removed), so a library may
     #: read it from disk itself.
     exact: bool = True
+    #: For a tiktoken ranks file: its ranks, split pattern and special tokens.
+    tiktoken: TiktokenParts | None = None
 
     @property
     def directory(self) -> Path:

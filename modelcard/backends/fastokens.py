@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._translate import translated
+from ..tiktoken_files import TIKTOKEN
 from .base import (
     TOKENIZER_JSON,
     BackendBase,
@@ -135,6 +136,20 @@ def load(file: TokenizerFile, options: BackendOptions) -> FastokensBackend:
         import fastokens
     except ImportError as exc:
         raise BackendRefusedError(f"the fastokens package is not importable: {exc}") from exc
+    if file.tiktoken is not None:
+        parts = file.tiktoken
+        with translated(BackendRefusedError):
+            if parts.encoding in _PRESETS:
+                # fastokens' preset splits 3-4x faster than the same regex compiled; the
+                # special tokens given replace the preset's.
+                tokenizer = fastokens.Tokenizer.from_tiktoken(
+                    str(file.path), encoding=parts.encoding, special_tokens=parts.special_tokens
+                )
+            else:
+                tokenizer = fastokens.Tokenizer.from_tiktoken(
+                    str(file.path), pattern=parts.pattern, special_tokens=parts.special_tokens
+                )
+        return _ready(FastokensBackend(tokenizer), file, options)
     try:
         with translated(BackendRefusedError):
             if options.tokenizer_rewrite:
@@ -157,7 +172,7 @@ def _ready(
     tokenizer = backend.tokenizer
     if options.tokenizer_cache_bytes:
         tokenizer.enable_segment_cache(options.tokenizer_cache_bytes)
-    if _has_no_decoder(file.data):
+    if file.tiktoken is None and _has_no_decoder(file.data):
         backend.join_tokens()
     return backend
 
@@ -184,6 +199,9 @@ def _refuse_early(data: bytes) -> None:
             raise ValueError(message)  # what fastokens 0.3.5 says for it
 
 
+#: The encodings fastokens has a preset for (fastokens 0.3.5).
+_PRESETS = frozenset({"cl100k_base", "o200k_base"})
+
 _NO_DECODER = re.compile(rb'"decoder"\s*:\s*null')
 
 
@@ -196,7 +214,7 @@ def _has_no_decoder(data: bytes) -> bool:
 SPEC = BackendSpec(
     name="fastokens",
     load=load,
-    sources=frozenset({TOKENIZER_JSON}),
+    sources=frozenset({TOKENIZER_JSON, TIKTOKEN}),
     options=("tokenizer_cache_bytes", "tokenizer_rewrite"),
     auto_rank=0,
     summary="a fast BPE encoder that also decodes and streams",

@@ -15,7 +15,8 @@ import threading
 from collections.abc import Iterator
 
 from .._log import get_logger
-from . import fastokens, huggingface, transformers
+from ..tiktoken_files import TIKTOKEN
+from . import fastokens, huggingface, tiktoken, transformers
 from .base import TOKENIZER_JSON, BackendSpec
 
 __all__ = [
@@ -43,14 +44,17 @@ ENTRY_POINT_GROUP = "modelcard.backends"
 AUTO = "auto"
 
 BACKENDS: dict[str, BackendSpec] = {
-    spec.name: spec for spec in (huggingface.SPEC, fastokens.SPEC, transformers.SPEC)
+    spec.name: spec for spec in (huggingface.SPEC, fastokens.SPEC, transformers.SPEC, tiktoken.SPEC)
 }
 _BUILTIN = frozenset(BACKENDS)
 #: The backend a card uses when none is named.
 DEFAULT = huggingface.SPEC.name
 #: The backend every other one must agree with, by source form; it is what they fall
 #: back to when they cannot serve a file or an input.
-REFERENCES: dict[str, str] = {TOKENIZER_JSON: huggingface.SPEC.name}
+REFERENCES: dict[str, str] = {
+    TOKENIZER_JSON: huggingface.SPEC.name,
+    TIKTOKEN: tiktoken.SPEC.name,
+}
 
 _lock = threading.Lock()
 _plugins_loaded = False

@@ -33,6 +33,7 @@ from .. import backends
 from .._translate import describe
 from ..card import ModelCard
 from ..errors import BackendUnavailableError, EncodeError, ModelCardError
+from ..sources import resolve
 from .results import Kind, Mismatch, TokenizerResult, VerifyReport
 from .texts import Sample, builtin_samples
 
@@ -91,6 +92,10 @@ def default_reference() -> str:
 def _special_strings(tokenizer: Tokenizer) -> list[str]:
     """The added tokens of the tokenizer.json (specials first), its named specials and the
     model's ``unk_token``, which need not be an added token but looks like one."""
+    tiktoken = tokenizer.form_details.get("tiktoken")
+    if tiktoken is not None:
+        strings = [*tiktoken["special_tokens"], *tokenizer.special_tokens.values()]
+        return [s for s in dict.fromkeys(strings) if s]
     raw = tokenizer.source.tokenizer_json.read_bytes()
     document = json.loads(raw.decode("utf-8-sig"))
     added = document.get("added_tokens") or []
@@ -324,6 +329,23 @@ def _cards(card: ModelCard, candidate: str, reference: str) -> tuple[ModelCard, 
     )
 
 
+def _common_reference(results: Sequence[TokenizerResult], reference: str) -> str:
+    used = {r.reference for r in results}
+    return used.pop() if len(used) == 1 else reference
+
+
+def _form_reference(card: ModelCard, reference: str) -> str:
+    """The reference of the card's file form, where ``reference`` is tokenizer.json's (it
+    cannot load another form): the tiktoken library for a tiktoken ranks file."""
+    if reference != default_reference():
+        return reference
+    try:
+        form = resolve(card.model, revision=card.revision, hub_timeout=card.hub_timeout).form
+    except ModelCardError:
+        return reference  # the load reports it
+    return backends.REFERENCES.get(form, reference)
+
+
 def _load_pair(
     result: TokenizerResult, card: ModelCard, candidate: str, reference: str
 ) -> _Pair | None:
@@ -414,6 +436,7 @@ def verify_model(
         card = ModelCard(model=card)
     candidate = backends.canonical(candidate or default_candidate(), auto=False)
     reference = backends.canonical(reference or default_reference(), auto=False)
+    reference = _form_reference(card, reference)
     started = time.perf_counter()
     result = TokenizerResult(
         name=name or card.model, model=card.model, candidate=candidate, reference=reference
@@ -467,7 +490,8 @@ def verify(
         texts=len(samples),
         chars=sum(len(s.text) for s in samples),
         candidate=candidate,
-        reference=reference,
+        # A tiktoken card is checked against its own form's reference.
+        reference=_common_reference(results, reference),
         seconds=time.perf_counter() - started,
         variant_chars=variant_chars,
         variants=[name for name, _, _ in VARIANTS],

@@ -180,7 +180,8 @@ class VerifyCommand(Command):
         if not self.json_output:
             scope = "whole texts" if variant_chars is None else f"first {variant_chars} characters"
             sys.stdout.write(
-                f"verify: {candidate} vs {reference} on {len(samples):,} texts (encode, "
+                f"verify: {candidate} vs {_shown_reference(reference)} on {len(samples):,} "
+                "texts (encode, "
                 f"decode, stream), variants {', '.join(v for v, _, _ in VARIANTS)} (all but "
                 f"the first on {scope})\n"
             )
@@ -206,6 +207,14 @@ class VerifyCommand(Command):
                 sys.stdout.write(f"skipped {item}\n")
             sys.stdout.write(_totals_line(report) + "\n")
         return 0 if report.ok else 1
+
+
+def _shown_reference(reference: str) -> str:
+    if reference != default_reference():
+        return reference
+    # verify_model checks each card against its own form's reference.
+    others = [f"{n} for {f} files" for f, n in backends.REFERENCES.items() if n != reference]
+    return f"{reference} ({', '.join(others)})" if others else reference
 
 
 def _bar(wanted: bool | None, total: int) -> Any:
