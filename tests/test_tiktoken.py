@@ -23,6 +23,7 @@ from modelcard import (
     ModelCard,
     TiktokenFileError,
     TiktokenPatternError,
+    TokenizerLoadError,
     loader,
 )
 from modelcard.verify import Sample, verify
@@ -423,3 +424,16 @@ def test_chat_content_cannot_forge_a_ranks_files_special_token(backend: str) -> 
     assert eot not in safe
     assert eot in trusting
     assert "hi<|endoftext|> there" in tok.decode(safe)
+
+
+def test_a_missing_tiktoken_package_is_named_not_blamed_on_the_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HF cannot read a ranks file and tiktoken is not installed: the error says to install
+    it, and does not call the file broken."""
+    monkeypatch.setitem(sys.modules, "tiktoken", None)  # `import tiktoken` raises ImportError
+    with pytest.raises(TokenizerLoadError) as caught:
+        ModelCard(model=str(FIXTURE), tokenizer="huggingface").load()
+    message = str(caught.value)
+    assert 'pip install "modelcard[tiktoken]"' in message
+    assert "not a valid tokenizer file" not in message

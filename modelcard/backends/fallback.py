@@ -201,6 +201,12 @@ def _reference_of(
 
 
 def _broken(file: TokenizerFile, spec: BackendSpec, exc: BackendRefusedError) -> TokenizerLoadError:
+    if isinstance(exc.__cause__, ImportError):
+        # Not a broken file: the reference's library is missing.
+        return TokenizerLoadError(
+            f"The {file.form} of {file.where} needs the {spec.name} backend, which cannot "
+            f"load here: {exc}."
+        )
     hint = _BROKEN_FILE_HINT.get(file.form, "Check that the file is complete.")
     return TokenizerLoadError(
         f"The {file.form} of {file.where} is not a valid tokenizer file: {exc} "
