@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from .errors import InvalidModelError, ModelNotFoundError, TokenizerLoadError
+from .tiktoken_files import TIKTOKEN
 
 __all__ = [
     "COMPANION_FILES",
@@ -44,7 +45,6 @@ COMPANION_FILES = (
     "config.json",
 )
 
-TIKTOKEN_FORM = "tiktoken"
 #: The tiktoken ranks file looked for after tokenizer.json, before any ``*.tiktoken``.
 TIKTOKEN_MODEL = "tiktoken.model"
 
@@ -73,7 +73,7 @@ class ResolvedSource:
     def form(self) -> str:
         """``"tokenizer.json"``, or ``"tiktoken"`` for a ranks file."""
         path = self.tokenizer_json
-        return TIKTOKEN_FORM if is_ranks_file(path.name) else TOKENIZER_FILE
+        return TIKTOKEN if is_ranks_file(path.name) else TOKENIZER_FILE
 
     @property
     def files(self) -> dict[str, Path]:
