@@ -191,12 +191,11 @@ class ControlTokens:
         untrusted = (chat, tools, documents)
         if not _any_match(detect, untrusted):
             return None
-        found: list[str] = []
-        for text in _strings(untrusted):
-            found.extend(match.group(0) for match in detect.finditer(text))
+        texts = list(_strings(untrusted))
+        found = [match.group(0) for text in texts for match in detect.finditer(text)]
         if not found:
             return None
-        taken = "".join([*_strings((chat, tools, documents)), *context])
+        taken = "".join([*texts, *context])
         originals: dict[str, str] = {}
         fresh = (chr(c) for block in _PRIVATE for c in block if chr(c) not in taken)
         placeholders: dict[str, str] = {}
