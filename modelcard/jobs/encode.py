@@ -22,6 +22,8 @@ from ..errors import ModelCardError
 from .records import BadRecord, RecordError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
     import pyarrow as pa
     from numpy.typing import NDArray
@@ -82,16 +84,16 @@ def _render(
     return rows, texts, guarded
 
 
-def _framed(tok: Tokenizer, ids: list[int]) -> list[int]:
-    """``ids`` between the post-processor's tokens, as ``add_special_tokens`` puts them."""
+def _framer(tok: Tokenizer) -> Callable[[list[int]], list[int]]:
+    """What puts ids between the post-processor's tokens, as ``add_special_tokens`` does:
+    the backend's own ``frame``, else one probe of its encode for the whole batch."""
     from ..backends.base import _probe_frame
 
-    frame = getattr(tok._backend, "frame", None)
+    frame: Callable[[list[int]], list[int]] | None = getattr(tok._backend, "frame", None)
     if frame is not None:
-        framed: list[int] = frame(ids)
-        return framed
+        return frame
     prefix, suffix = _probe_frame(tok._backend.encode)
-    return [*prefix, *ids, *suffix]
+    return lambda ids: [*prefix, *ids, *suffix]
 
 
 def _merge(
@@ -108,8 +110,9 @@ def _merge(
     pieces: list[tuple[int, NDArray[np.uint32]]] = [
         (row, ids[int(offsets[i]) : int(offsets[i + 1])]) for i, row in enumerate(rows)
     ]
+    frame = _framer(tok) if add_special_tokens else None
     for row, row_ids in guarded:
-        framed = _framed(tok, row_ids) if add_special_tokens else row_ids
+        framed = frame(row_ids) if frame is not None else row_ids
         pieces.append((row, np.asarray(framed, dtype=np.uint32)))
     pieces.sort(key=lambda piece: piece[0])
     merged = np.zeros(len(pieces) + 1, dtype=np.uint64)
