@@ -18,9 +18,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 #: One fixture per path through the benchmark: fastokens and a tiktoken peer (gpt2), a chat
-#: template (minimal-bpe-chat), a fastokens refusal (minimal-bpe-nfkd), texts fastokens
+#: template (minimal-bpe-chat), a fastokens refusal (minimal-bpe-punct), texts fastokens
 #: cannot encode (tiny-bpe-torchtune). The large fixtures only add load time.
-FIXTURES = "gpt2,minimal-bpe-chat,minimal-bpe-nfkd,tiny-bpe-torchtune"
+FIXTURES = "gpt2,minimal-bpe-chat,minimal-bpe-punct,tiny-bpe-torchtune"
 MEASURES = {"chat", "long", "multilingual", "code", "batch", "flat", "decode", "stream", "cache"}
 MEASURES |= {"stream-prompt"}
 #: (measure, contender) pairs that must have been timed, and pairs that must not.

@@ -21,7 +21,7 @@ FAST_TOKENIZERS = [
     "phi-3-mini",
     "tiny-gemma-cropped-torchtune",
 ]
-REFUSED_TOKENIZERS = ["minimal-bpe-nfkd", "bert-base-uncased"]
+REFUSED_TOKENIZERS = ["minimal-bpe-punct", "bert-base-uncased"]
 REAL_TOKENIZERS = ["gpt2", "mixtral-8x22b", "qwen2.5", "phi-3-mini", "bert-base-uncased"]
 
 

@@ -234,13 +234,13 @@ def test_plugin_failure_in_strict_mode_names_the_fix() -> None:
 
 def test_plugin_refusal_falls_back_at_load(logs: EventList) -> None:
     """A file the plugin refuses is served by the reference, with the plugin's reason."""
-    tok = ModelCard(model=fixture_dir("minimal-bpe-nfkd"), tokenizer="python-bpe").load()
+    tok = ModelCard(model=fixture_dir("minimal-bpe-punct"), tokenizer="python-bpe").load()
     assert tok.backend == "huggingface"
     [event] = [e for e in logs if e["event"] == "tokenizer_fallback"]
     assert event["requested"] == "pybpe"
     assert "GPT-2-style" in event["reason"]
     with pytest.raises(BackendUnavailableError) as info:
-        load("pybpe", "minimal-bpe-nfkd")
+        load("pybpe", "minimal-bpe-punct")
     assert info.value.reason == "pybpe serves GPT-2-style byte-level BPE files only"
 
 

@@ -168,12 +168,12 @@ def test_inspect_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_inspect_text(capsys: pytest.CaptureFixture[str]) -> None:
     """inspect prints the files found, the backend and why; the warning goes to stderr."""
     code, out, err = run(
-        capsys, "inspect", "--model", fixture_dir("minimal-bpe-nfkd"), "--tokenizer", "fastokens"
+        capsys, "inspect", "--model", fixture_dir("minimal-bpe-punct"), "--tokenizer", "fastokens"
     )
     assert code == 0
     assert "tokenizer.json:" in out
     assert "huggingface (requested: fastokens); fell back because:" in out
-    assert "unsupported normalizer type: NFKD" in out
+    assert "unsupported pre-tokenizer type: Punctuation" in out
     assert err.startswith("modelcard: warning: tokenizer_fallback")
 
 
@@ -196,7 +196,7 @@ def test_inspect_names_the_rewrite(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_verbosity_anywhere_on_the_line(capsys: pytest.CaptureFixture[str]) -> None:
     """-q silences warnings and -v shows info, before or after the subcommand."""
-    args = ["inspect", "--model", fixture_dir("minimal-bpe-nfkd"), "--tokenizer", "auto"]
+    args = ["inspect", "--model", fixture_dir("minimal-bpe-punct"), "--tokenizer", "auto"]
 
     def stderr(*line: str) -> str:
         loader.clear_cache()  # a cached card logs nothing the second time
@@ -235,7 +235,7 @@ def test_verbosity_anywhere_on_the_line(capsys: pytest.CaptureFixture[str]) -> N
             [
                 "inspect",
                 "--model",
-                fixture_dir("minimal-bpe-nfkd"),
+                fixture_dir("minimal-bpe-punct"),
                 "--tokenizer",
                 "fastokens",
                 "--no-tokenizer-fallback",

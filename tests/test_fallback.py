@@ -21,7 +21,7 @@ def fallback_events(logs: EventList) -> EventList:
 @pytest.mark.parametrize(
     ("name", "cause"),
     [
-        ("minimal-bpe-nfkd", "unsupported normalizer type: NFKD"),
+        ("minimal-bpe-punct", "unsupported pre-tokenizer type: Punctuation"),
         ("bert-base-uncased", "fastokens implements BPE only; this is a WordPiece model"),
     ],
 )
@@ -40,7 +40,7 @@ def test_fastokens_falls_back_with_one_warning(name: str, cause: str, logs: Even
 
 def test_auto_falls_back_at_info(logs: EventList) -> None:
     """Under auto a fallback is expected, so it is logged at info, not warning."""
-    tok = ModelCard(model=fixture_dir("minimal-bpe-nfkd"), tokenizer="auto").load()
+    tok = ModelCard(model=fixture_dir("minimal-bpe-punct"), tokenizer="auto").load()
     assert tok.backend == "huggingface"
     [event] = fallback_events(logs)
     assert event["log_level"] == "info"
@@ -56,21 +56,21 @@ def test_auto_uses_fastokens_when_it_can(logs: EventList) -> None:
 
 def test_default_never_logs_a_fallback(logs: EventList) -> None:
     """The HF backend has nothing to fall back from."""
-    ModelCard(model=fixture_dir("minimal-bpe-nfkd")).load()
+    ModelCard(model=fixture_dir("minimal-bpe-punct")).load()
     assert fallback_events(logs) == []
 
 
 def test_strict_mode_raises_with_the_reason_and_the_fix(logs: EventList) -> None:
     """With fallback off, a refused file raises, saying why and how to allow fallback."""
     card = ModelCard(
-        model=fixture_dir("minimal-bpe-nfkd"), tokenizer="fastokens", tokenizer_fallback=False
+        model=fixture_dir("minimal-bpe-punct"), tokenizer="fastokens", tokenizer_fallback=False
     )
     with pytest.raises(BackendUnavailableError) as info:
         card.load()
     message = str(info.value)
-    assert "unsupported normalizer type: NFKD" in message
+    assert "unsupported pre-tokenizer type: Punctuation" in message
     assert "DYN_TOKENIZER_FALLBACK=true" in message
-    assert "minimal-bpe-nfkd" in message
+    assert "minimal-bpe-punct" in message
     assert fallback_events(logs) == []
 
 

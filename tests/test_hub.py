@@ -68,7 +68,7 @@ def test_download_into_the_standard_cache(fake_hub: FakeHub, tmp_path: Path) -> 
 def test_revision_branch_and_commit(fake_hub: FakeHub) -> None:
     """DYN_REVISION picks a branch or a commit; each gets its own files."""
     main = fake_hub.add_dir("org/model", MINIMAL)
-    v2 = fake_hub.add_dir("org/model", FIXTURES / "minimal-bpe-nfkd", ref="v2")
+    v2 = fake_hub.add_dir("org/model", FIXTURES / "minimal-bpe-punct", ref="v2")
     on_main = ModelCard(model="org/model").load()
     on_v2 = ModelCard(model="org/model", revision="v2").load()
     by_commit = ModelCard(model="org/model", revision=main).load()

@@ -90,7 +90,7 @@ def test_replaced_tokenizer_json_fails_to_unpickle(tmp_path: Path) -> None:
     """A different tokenizer.json at the same path is caught, not silently used."""
     folder = _copy("minimal-bpe", tmp_path)
     data = pickle.dumps(ModelCard(model=str(folder)).load())
-    shutil.copy(FIXTURES / "minimal-bpe-nfkd" / "tokenizer.json", folder / "tokenizer.json")
+    shutil.copy(FIXTURES / "minimal-bpe-punct" / "tokenizer.json", folder / "tokenizer.json")
     with pytest.raises(FingerprintMismatchError):
         pickle.loads(data)
 

@@ -219,7 +219,7 @@ def test_cache_notices_changed_files(tmp_path: Path) -> None:
     target = tmp_path / "tokenizer.json"
     target.write_bytes((FIXTURES / "minimal-bpe" / "tokenizer.json").read_bytes())
     first = ModelCard(model=str(tmp_path)).load()
-    target.write_bytes((FIXTURES / "minimal-bpe-nfkd" / "tokenizer.json").read_bytes())
+    target.write_bytes((FIXTURES / "minimal-bpe-punct" / "tokenizer.json").read_bytes())
     second = ModelCard(model=str(tmp_path)).load()
     assert first is not second
     assert first.fingerprint != second.fingerprint

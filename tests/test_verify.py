@@ -181,7 +181,7 @@ def test_two_different_tokenizers_do_not_pass(monkeypatch: pytest.MonkeyPatch) -
     ("name", "cause"),
     [
         ("bert-base-uncased", "this is a WordPiece model"),
-        ("minimal-bpe-nfkd", "unsupported normalizer type: NFKD"),
+        ("minimal-bpe-punct", "unsupported pre-tokenizer type: Punctuation"),
     ],
 )
 def test_refused_file_is_a_fallback_not_a_failure(name: str, cause: str) -> None:
