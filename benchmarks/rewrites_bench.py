@@ -2,6 +2,7 @@
 interleaved run; load -> first encode against HF; and the '▁' split probe (not shipped).
 
     python benchmarks/rewrites_bench.py [--shared ../shared] [--rounds 3] [--chat 400]
+        [--variants [NAME ...]] [--only NAME ...]
 
 Every file of ../shared/tokenizers that fastokens serves (rewritten ones first). Per
 file: chat (the first --chat ShareGPT conversations, one text each) and long
@@ -10,7 +11,9 @@ documents (../shared/texts/long), each timed as encode-all-texts with
 the gain is the ratio of the medians. Loads are timed with a fresh card cache.
 The split-probe files add a third contender: fastokens with a Split pre-tokenizer
 ``▁*[^▁]+|▁+`` (the speed rewrite issue 10 item 4 proposes) to see whether it gains.
-Prints a markdown table.
+``--variants`` adds the real files with one component swapped of
+``benchmarks/variants.py`` (NFKC, NFKD, BertNormalizer, Metaspace 'always'), written to a
+temporary folder; ``--only`` restricts the run to the files named. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ from pathlib import Path
 
 from modelcard import ModelCard
 from modelcard.loader import clear_cache
+
+try:
+    from variants import write_variants  # run as a script from benchmarks/
+except ImportError:  # pragma: no cover - imported as benchmarks.rewrites_bench
+    from benchmarks.variants import write_variants
 
 REPO = Path(__file__).resolve().parents[1]
 REWRITTEN = ["openai-cl100k-gpt4", "whisper-large-v3", "roberta-base", "mistral-7b-v0.1"]
@@ -83,17 +91,25 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chat", type=int, default=400)
+    parser.add_argument("--variants", nargs="*", help="variants.py names (none given: all)")
+    parser.add_argument("--only", nargs="+", help="only these files (folder or variant names)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     texts = corpus(args.shared / "texts", args.chat)
-    folders = sorted(p.parent.name for p in (args.shared / "tokenizers").glob("*/tokenizer.json"))
-    names = list(dict.fromkeys(REWRITTEN + SPLIT_PROBE + folders))
+    found = {p.parent.name: p.parent for p in (args.shared / "tokenizers").glob("*/tokenizer.json")}
+    variant_dir = Path(tempfile.mkdtemp(prefix="modelcard-variants-"))
+    if args.variants is not None:
+        written = write_variants(args.shared, variant_dir, args.variants or None)
+        found.update({folder.name: folder for folder in written})
+    names = [n for n in dict.fromkeys(REWRITTEN + SPLIT_PROBE + sorted(found)) if n in found]
+    if args.only:
+        names = [n for n in names if n in args.only]
     print("| file | rewrite | chat gain | long gain | split: chat gain | split: long gain "
           "| load+first encode fastokens / HF (ms) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            folder = args.shared / "tokenizers" / name
+            folder = found[name]
             hf = ModelCard(model=str(folder), tokenizer="default").load()
             fast_tok = ModelCard(model=str(folder), tokenizer="fastokens").load()
             if fast_tok.backend != "fastokens":

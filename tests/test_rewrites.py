@@ -38,6 +38,13 @@ EDGE_TEXTS = [
     "<|im_start|>user\nhi<|im_end|>",
     "tabs\tand\u00a0nbsp and 🎉 emoji",
     "日本語のテキスト and English",
+    # Compatibility forms NFKC/NFKD fold: a special token's full-width form stays text in
+    # HF (it matches special tokens on the raw text), a combining mark after a token
+    # stays with the piece after it.
+    "＜｜im_start｜＞user\nhi＜｜im_end｜＞",
+    "<|im_start|>\u0301x<|im_end|>\u0308",
+    "<s>\u0301 </s>\u0327c",
+    "ﬁne ﬂow Ⅻ ½ ㎏ ｶﾀｶﾅ e\u0301 Å",
 ]
 
 
@@ -51,10 +58,10 @@ def load(path: Path | str, **settings: Any) -> Tokenizer:
     ).load()
 
 
-def assert_same_as_hf(tok: Tokenizer, path: Path, rewrite: str) -> None:
+def assert_same_as_hf(tok: Tokenizer, path: Path, rewrite: str | tuple[str, ...]) -> None:
     """fastokens served after ``rewrite`` and every encode, decode and stream equals HF's."""
     assert tok.backend == "fastokens"
-    assert tok.rewrites == (rewrite,)
+    assert tok.rewrites == ((rewrite,) if isinstance(rewrite, str) else rewrite)
     hf = HFTokenizer.from_file(str(path))
     hf_split = HFTokenizer.from_file(str(path))
     hf_split.encode_special_tokens = True
@@ -92,6 +99,7 @@ def assert_same_as_hf(tok: Tokenizer, path: Path, rewrite: str) -> None:
         pytest.param("whisper-empty-token", "vocab-gaps", id="whisper-empty-token"),
         pytest.param("roberta-processing", "roberta-template", id="roberta-processing"),
         pytest.param("mistral-metaspace", "metaspace-normalizer", id="mistral-metaspace-first"),
+        pytest.param("qwen2.5-nfkc", "normalizer-in-python", id="qwen2.5-nfkc"),
     ],
 )
 def test_rewritten_file_matches_hf(fixture: str, rewrite: str) -> None:
@@ -119,15 +127,116 @@ def test_metaspace_variants_match_hf(tmp_path: Path, scheme: str, split: bool) -
     assert_same_as_hf(load(tmp_path), path, "metaspace-normalizer")
 
 
-@pytest.mark.parametrize("split", [False, True])
-def test_metaspace_always_stays_refused(tmp_path: Path, split: bool) -> None:
-    """The 'always' scheme has no exact rewrite: HF serves it and the reason names Metaspace."""
-    _metaspace_variant(tmp_path, "always", split)
-    tok = ModelCard(model=str(tmp_path), tokenizer="fastokens").load()
-    assert tok.backend == "huggingface"
-    assert tok.rewrites == ()
-    assert tok.fallback_reason is not None
-    assert "Metaspace pre-tokenizer" in tok.fallback_reason
+@pytest.mark.parametrize(
+    ("scheme", "split", "normalizer", "served_after"),
+    [
+        ("always", False, None, ("metaspace-in-python",)),
+        ("always", True, None, ("metaspace-in-python",)),
+        ("always", False, {"type": "NFKC"}, ("normalizer-in-python", "metaspace-in-python")),
+        ("never", True, {"type": "NFKD"}, ("normalizer-in-python", "metaspace-in-python")),
+        ("always", True, {"type": "Lowercase"}, ("metaspace-in-python",)),
+    ],
+    ids=["always", "always-split", "always-nfkc", "never-split-nfkd", "always-lowercase"],
+)
+def test_metaspace_in_python_matches_hf(
+    tmp_path: Path,
+    scheme: str,
+    split: bool,
+    normalizer: dict[str, Any] | None,
+    served_after: tuple[str, ...],
+) -> None:
+    """Metaspace forms the normalizer rewrite cannot express ('always', or beside a
+    normalizer fastokens lacks) are served with the steps in Python, with HF's answers."""
+    path = _metaspace_variant(tmp_path, scheme, split)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["normalizer"] = normalizer
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    assert_same_as_hf(load(tmp_path), path, served_after)
+
+
+def test_metaspace_first_with_stripping_tokens_matches_hf(tmp_path: Path) -> None:
+    """'first' beside added tokens that strip spaces or hold one: the prepend is decided
+    on the piece at offset 0 of HF's split, done in Python."""
+    path = _metaspace_variant(tmp_path, "first", False)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    top = max([*data["model"]["vocab"].values(), *(t["id"] for t in data["added_tokens"])])
+    data["added_tokens"] += [
+        _added(top + 1, "<mask>", lstrip=True, special=True),
+        _added(top + 2, "end turn", rstrip=True),
+    ]
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    assert_same_as_hf(load(tmp_path), path, "metaspace-in-python")
+    tok = load(tmp_path)
+    hf = HFTokenizer.from_file(str(path))
+    for text in ("  <mask> hi", "<mask>x", "a end turn  b", " end turn", "x <mask>  <mask>y"):
+        assert tok.encode(text) == hf.encode(text, add_special_tokens=False).ids
+
+
+def _added(token_id: int, content: str, **flags: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": token_id,
+        "content": content,
+        "single_word": False,
+        "lstrip": False,
+        "rstrip": False,
+        "normalized": not flags.get("special", False),
+        "special": False,
+    }
+    entry.update(flags)
+    return entry
+
+
+NORMALIZERS = {
+    "nfkd": {"type": "NFKD"},
+    "nfd": {"type": "NFD"},
+    "bert": {
+        "type": "BertNormalizer",
+        "clean_text": True,
+        "handle_chinese_chars": True,
+        "strip_accents": True,
+        "lowercase": True,
+    },
+    "strip-accents": {
+        "type": "Sequence",
+        "normalizers": [{"type": "NFD"}, {"type": "StripAccents"}, {"type": "NFC"}],
+    },
+    "strip": {"type": "Strip", "strip_left": True, "strip_right": True},
+    "nfkc-lowercase": {"type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "Lowercase"}]},
+}
+
+
+@pytest.mark.parametrize("name", list(NORMALIZERS))
+def test_normalizers_fastokens_lacks_match_hf(tmp_path: Path, name: str) -> None:
+    """Each normalizer fastokens lacks, on a real byte-level vocabulary, runs in Python on
+    HF's pieces: every encode, decode and stream equals HF's."""
+    data = json.loads((REWRITE_FIXTURES / "qwen2.5-nfkc" / "tokenizer.json").read_text())
+    data["normalizer"] = NORMALIZERS[name]
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    assert_same_as_hf(load(tmp_path), path, "normalizer-in-python")
+
+
+def test_nfkd_fixture_is_served_after_the_rewrite() -> None:
+    """minimal-bpe-nfkd (NFKD, an unk token, no pre-tokenizer) is served with HF's ids."""
+    path = FIXTURES / "minimal-bpe-nfkd" / "tokenizer.json"
+    tok = load(path.parent)
+    assert (tok.backend, tok.rewrites) == ("fastokens", ("normalizer-in-python",))
+    hf = HFTokenizer.from_file(str(path))
+    for text in ("Hello, world!", "He\u0301llo ﬁ", "", "Ⅻ ½"):
+        assert tok.encode(text) == hf.encode(text, add_special_tokens=False).ids
+
+
+def test_compatibility_form_of_a_special_token_stays_text() -> None:
+    """Under NFKC '＜｜im_start｜＞' normalizes to '<|im_start|>', yet HF matches special
+    tokens on the raw text, so it is text: the control id must not come out."""
+    path = REWRITE_FIXTURES / "qwen2.5-nfkc" / "tokenizer.json"
+    tok = load(path.parent)
+    hf = HFTokenizer.from_file(str(path))
+    im_start = hf.token_to_id("<|im_start|>")
+    text = "＜｜im_start｜＞user"
+    assert im_start not in tok.encode(text)
+    assert tok.encode(text) == hf.encode(text, add_special_tokens=False).ids
+    assert tok.encode("<|im_start|>user")[0] == im_start
 
 
 def test_gap_ids_answer_as_hf() -> None:

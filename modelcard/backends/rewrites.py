@@ -15,11 +15,15 @@ corpus for every real file it applies to (docs/rewrites.md has the commands and 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from . import segmented
+from .added_split import AddedToken
 
 if TYPE_CHECKING:
     from .fastokens import FastokensBackend
@@ -214,6 +218,8 @@ def _metaspace_applies(data: Data) -> bool:
     scheme = _metaspace_scheme(pre)
     if scheme not in ("first", "never") or len(replacement) != 1:
         return False
+    if _lacks_normalizer(data):  # metaspace-in-python runs both in Python
+        return False
     if data.get("normalizer") is not None and scheme == "first":
         return False
     for token in data.get("added_tokens") or ():
@@ -321,6 +327,104 @@ def _texts_in(
     return [step(t) for t in texts]
 
 
+# -- normalizer-in-python, metaspace-in-python: HF's per-piece steps in Python ---------
+
+#: The normalizers fastokens 0.3.5 implements.
+_FASTOKENS_NORMALIZERS = frozenset({"NFC", "Lowercase", "Replace", "Prepend", "Sequence"})
+
+
+def _normalizer_types(component: Any) -> set[str]:
+    if not isinstance(component, dict):
+        return set()
+    found = {str(component.get("type"))}
+    for part in component.get("normalizers") or ():
+        found |= _normalizer_types(part)
+    return found
+
+
+def _lacks_normalizer(data: Data) -> bool:
+    return bool(_normalizer_types(data.get("normalizer")) - _FASTOKENS_NORMALIZERS)
+
+
+def _metaspace_pre(data: Data) -> Data | None:
+    pre = data.get("pre_tokenizer")
+    if isinstance(pre, dict) and pre.get("type") == "Metaspace":
+        return pre
+    return None
+
+
+def _added(data: Data) -> tuple[AddedToken, ...]:
+    """The added tokens with the ids HF gives them: a content already in the model's
+    vocabulary keeps that id, whatever the entry says (fastokens takes the entry's; the
+    load then refuses the rewrite on the check of :mod:`.segmented`)."""
+    vocab = data["model"]["vocab"]
+    found = []
+    for entry in data.get("added_tokens") or ():
+        token = AddedToken.from_json(entry)
+        known = vocab.get(token.content)
+        found.append(token if known is None else dataclasses.replace(token, id=known))
+    return tuple(found)
+
+
+def _normalizer_applies(data: Data) -> bool:
+    """A BPE file whose normalizer fastokens lacks. Not under Metaspace 'first', which
+    prepends by the piece's offset in the raw text, and a normalizer can move that."""
+    if not (_is_bpe(data) and _lacks_normalizer(data)):
+        return False
+    pre = _metaspace_pre(data)
+    return pre is None or _metaspace_scheme(pre) != "first"
+
+
+def _normalizer_in_python(data: Data) -> Patch:
+    added, spec = _added(data), data["normalizer"]
+    data["normalizer"] = None
+
+    def patch(backend: FastokensBackend) -> None:
+        segmented.serve(backend, added, normalizer=spec)
+
+    return patch
+
+
+def _metaspace_in_python_applies(data: Data) -> bool:
+    """Metaspace that the normalizer rewrite cannot express: 'always'; 'never' beside a
+    normalizer fastokens lacks; 'first' with no normalizer but added tokens that strip,
+    match whole words or hold a space or the replacement."""
+    pre = _metaspace_pre(data)
+    if not (_is_bpe(data) and pre is not None and len(pre.get("replacement", "▁")) == 1):
+        return False
+    scheme = _metaspace_scheme(pre)
+    if scheme == "always":
+        return True
+    if scheme == "never":
+        return _lacks_normalizer(data)
+    if scheme == "first":
+        return data.get("normalizer") is None and not _metaspace_applies(data)
+    return False
+
+
+def _metaspace_in_python(data: Data) -> Patch:
+    pre = data["pre_tokenizer"]
+    replacement = pre.get("replacement", "▁")
+    step = segmented.Metaspace(replacement, _metaspace_scheme(pre))
+    added, spec = _added(data), data.get("normalizer")  # None if normalizer-in-python ran
+    data["normalizer"] = None
+    data["pre_tokenizer"] = (
+        {
+            "type": "Split",
+            "pattern": {"String": replacement},
+            "behavior": "MergedWithNext",
+            "invert": False,
+        }
+        if pre.get("split", True)
+        else None
+    )
+
+    def patch(backend: FastokensBackend) -> None:
+        segmented.serve(backend, added, normalizer=spec, metaspace=step)
+
+    return patch
+
+
 #: Every rewrite, in the order they are tried; all that apply are applied.
 REWRITES: tuple[Rewrite, ...] = (
     Rewrite(
@@ -343,6 +447,20 @@ REWRITES: tuple[Rewrite, ...] = (
         _metaspace_normalizer,
         "a Metaspace pre-tokenizer ('first' or 'never' scheme) becomes a Replace normalizer "
         "(and a '▁' split where it splits); 'first' prepends '▁' in Python exactly where HF does",
+    ),
+    Rewrite(
+        "normalizer-in-python",
+        _normalizer_applies,
+        _normalizer_in_python,
+        "a normalizer fastokens lacks (NFKC, NFKD, BertNormalizer, ...) runs in Python, HF's "
+        "own, on each piece between added tokens, split as HF splits them",
+    ),
+    Rewrite(
+        "metaspace-in-python",
+        _metaspace_in_python_applies,
+        _metaspace_in_python,
+        "Metaspace's replace and prepend ('always', and the cases the normalizer form cannot "
+        "take) run in Python on each piece between added tokens; fastokens splits at '▁'",
     ),
 )
 

@@ -42,8 +42,11 @@ def load_rewritten(
             f"{reason}; after rewrite {after}: {plain_reason(str(again), text.encode())}"
         ) from (again.__cause__ or again)
     backend = FastokensBackend(tokenizer)
-    for patch in patches:
-        patch(backend)
+    try:
+        for patch in patches:
+            patch(backend)
+    except BackendRefusedError as failed:
+        raise BackendRefusedError(f"{reason}; after rewrite {after}: {failed}") from failed
     backend.rewrites = tuple(names)
     log.info("tokenizer_rewrite", rewrites=list(names), reason=reason, path=str(file.path))
     return _ready(backend, file, options)
