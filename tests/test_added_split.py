@@ -33,7 +33,7 @@ TOKENS: list[tuple[str, dict[str, bool]]] = [
     ("ﬁx", {"normalized": True}),  # NFKC: 'fix', so the text 'fix' matches it too
     ("Word", {"normalized": True, "single_word": True}),
     (" spaced", {"normalized": True, "lstrip": True}),
-    ("<Ａ>", {"special": True, "normalized": True}),
+    ("<\uff21>", {"special": True, "normalized": True}),
     ("_tok", {"rstrip": True, "single_word": True}),
     ("qzx", {"normalized": False}),
     ("qzxv", {"normalized": False}),
@@ -41,9 +41,9 @@ TOKENS: list[tuple[str, dict[str, bool]]] = [
 
 PIECES = [
     "<|im_start|>", "<|im_end|>", "<|im", "<mask>", "[SEP]", "ﬁx", "fix", "FIX", "Word",
-    "word", " spaced", "spaced", "<Ａ>", "<A>", "_tok", "qzx", "qzxv", "qzxvw", "x", "é",
+    "word", " spaced", "spaced", "<\uff21>", "<A>", "_tok", "qzx", "qzxv", "qzxvw", "x", "é",
     "e\u0301", "\u0301", "_", "1", "²", "-", ",", " ", "  ", "\t", "\n", "\u3000", "\u2000",
-    "\u00a0", "\u200d", "\x1c", "＜", "｜", "im_start", "日本", "🎉",
+    "\u00a0", "\u200d", "\x1c", "\uff1c", "\uff5c", "im_start", "日本", "🎉",
 ]  # fmt: skip
 
 
@@ -185,3 +185,25 @@ def test_hf_leaves_every_code_point_python_calls_normalized(form: str) -> None:
     assert len(chars) > 1_000_000
     joined = "\n".join(chars)  # a newline starts a new character sequence in every form
     assert hf_only.normalize_str(joined) == joined
+
+
+@pytest.mark.parametrize("clean", [True, False])
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_bert_normalizer_on_ascii_is_hf(clean: bool, lowercase: bool) -> None:
+    """BertNormalizer's ASCII shortcut gives HF's result for every ASCII character and
+    for random ASCII strings; a non-ASCII text goes to HF itself."""
+    from modelcard.backends.segmented import hf_normalizer
+
+    spec = {"type": "BertNormalizer", "clean_text": clean, "handle_chinese_chars": True,
+            "strip_accents": None, "lowercase": lowercase}  # fmt: skip
+    ours = hf_normalizer(spec)
+    theirs = HFTokenizer.from_str(
+        json.dumps({"version": "1.0", "normalizer": spec, "pre_tokenizer": None,
+                    "added_tokens": [], "model": {"type": "BPE", "vocab": {}, "merges": []}})
+    ).normalizer  # fmt: skip
+    rng = random.Random(3)
+    texts = [chr(c) for c in range(128)] + [
+        "".join(chr(rng.randrange(128)) for _ in range(rng.randint(0, 40))) for _ in range(300)
+    ]
+    texts += ["Ünïcode 中文 \u3000x\u200b", "\uff21\uff22\x00\ufffd"]
+    assert [ours(t) for t in texts] == [theirs.normalize_str(t) for t in texts]

@@ -41,7 +41,7 @@ EDGE_TEXTS = [
     # Compatibility forms NFKC/NFKD fold: a special token's full-width form stays text in
     # HF (it matches special tokens on the raw text), a combining mark after a token
     # stays with the piece after it.
-    "＜｜im_start｜＞user\nhi＜｜im_end｜＞",
+    "\uff1c\uff5cim_start\uff5c\uff1euser\nhi\uff1c\uff5cim_end\uff5c\uff1e",
     "<|im_start|>\u0301x<|im_end|>\u0308",
     "<s>\u0301 </s>\u0327c",
     "ﬁne ﬂow Ⅻ ½ ㎏ ｶﾀｶﾅ e\u0301 Å",
@@ -201,7 +201,10 @@ NORMALIZERS = {
         "normalizers": [{"type": "NFD"}, {"type": "StripAccents"}, {"type": "NFC"}],
     },
     "strip": {"type": "Strip", "strip_left": True, "strip_right": True},
-    "nfkc-lowercase": {"type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "Lowercase"}]},
+    "nfkc-lowercase": {
+        "type": "Sequence",
+        "normalizers": [{"type": "NFKC"}, {"type": "Lowercase"}],
+    },
 }
 
 
@@ -227,13 +230,13 @@ def test_nfkd_fixture_is_served_after_the_rewrite() -> None:
 
 
 def test_compatibility_form_of_a_special_token_stays_text() -> None:
-    """Under NFKC '＜｜im_start｜＞' normalizes to '<|im_start|>', yet HF matches special
-    tokens on the raw text, so it is text: the control id must not come out."""
+    """Under NFKC the full-width form of '<|im_start|>' normalizes to it, yet HF matches
+    special tokens on the raw text, so it is text: the control id must not come out."""
     path = REWRITE_FIXTURES / "qwen2.5-nfkc" / "tokenizer.json"
     tok = load(path.parent)
     hf = HFTokenizer.from_file(str(path))
     im_start = hf.token_to_id("<|im_start|>")
-    text = "＜｜im_start｜＞user"
+    text = "\uff1c\uff5cim_start\uff5c\uff1euser"
     assert im_start not in tok.encode(text)
     assert tok.encode(text) == hf.encode(text, add_special_tokens=False).ids
     assert tok.encode("<|im_start|>user")[0] == im_start
@@ -334,3 +337,24 @@ def test_regex_engine_refusal_in_plain_words(tmp_path: Path) -> None:
     assert tok.backend == "huggingface"
     assert tok.fallback_reason is not None
     assert tok.fallback_reason.startswith("fastokens' regex engine (PCRE2) cannot compile")
+
+
+def test_rewrites_stack_gaps_and_a_python_normalizer(tmp_path: Path) -> None:
+    """A gap vocabulary with NFKC takes both rewrites, and still gives HF's answers."""
+    data = json.loads((REWRITE_FIXTURES / "cl100k-gaps" / "tokenizer.json").read_text())
+    data["normalizer"] = {"type": "NFKC"}
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    assert_same_as_hf(load(tmp_path), path, ("vocab-gaps", "normalizer-in-python"))
+
+
+def test_metaspace_first_beside_a_python_normalizer_stays_on_hf(tmp_path: Path) -> None:
+    """'first' prepends by the raw offset, which a normalizer can move: no rewrite."""
+    path = _metaspace_variant(tmp_path, "first", False)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["normalizer"] = {"type": "NFKC"}
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    tok = ModelCard(model=str(tmp_path), tokenizer="fastokens").load()
+    assert (tok.backend, tok.rewrites) == ("huggingface", ())
+    assert tok.fallback_reason is not None
+    assert "Metaspace pre-tokenizer" in tok.fallback_reason

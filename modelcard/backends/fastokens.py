@@ -191,12 +191,25 @@ _KNOWN_REFUSALS = (
 )
 
 
+#: Normalizer types fastokens 0.3.5 lacks, found in the head's normalizer.
+_UNSUPPORTED_NORMALIZER = re.compile(
+    rb'"type"\s*:\s*"(NFKC|NFKD|NFD|BertNormalizer|StripAccents|Strip|Nmt|Precompiled)"'
+)
+
+
 def _refuse_early(data: bytes) -> None:
     model = data.find(b'"model"')
     end = model if model > 0 else len(data)
     for pattern, message in _KNOWN_REFUSALS:
         if pattern.search(data, 0, end) is not None:
             raise ValueError(message)  # what fastokens 0.3.5 says for it
+    start = data.find(b'"normalizer"', 0, end)
+    if start >= 0:
+        stop = data.find(b'"pre_tokenizer"', start, end)
+        found = _UNSUPPORTED_NORMALIZER.search(data, start, stop if stop > 0 else end)
+        if found is not None:
+            kind = found.group(1).decode()
+            raise ValueError(f"normalizer error: unsupported normalizer type: {kind}")
 
 
 #: The encodings fastokens has a preset for (fastokens 0.3.5).

@@ -76,7 +76,10 @@ def hf_normalizer(spec: dict[str, Any]) -> Callable[[str], str]:
     ).normalizer.normalize_str
     forms = _unicode_forms(spec)
     if forms is None:
-        return hf_normalize
+        ascii_step = _bert_on_ascii(spec)
+        if ascii_step is None:
+            return hf_normalize
+        return _ascii_by(ascii_step, hf_normalize)
     if not _tables_no_newer(forms, hf_normalize):
         return _ascii_skipped(hf_normalize)
     import unicodedata
@@ -92,6 +95,37 @@ def hf_normalizer(spec: dict[str, Any]) -> Callable[[str], str]:
         return hf_normalize(text)
 
     return normalize
+
+
+def _ascii_by(
+    ascii_step: Callable[[str], str], hf_normalize: Callable[[str], str]
+) -> Callable[[str], str]:
+    def normalize(text: str) -> str:
+        return ascii_step(text) if text.isascii() else hf_normalize(text)
+
+    return normalize
+
+
+#: BertNormalizer's clean_text on ASCII: control characters (category Cc) go, but tab,
+#: newline and carriage return, which become spaces.
+_BERT_CLEAN_ASCII = dict.fromkeys([*range(32), 127]) | {9: " ", 10: " ", 13: " "}
+
+
+def _bert_on_ascii(spec: dict[str, Any]) -> Callable[[str], str] | None:
+    """BertNormalizer on an ASCII text, where it is exact without HF: clean_text drops
+    the control characters and makes tab, newline and CR spaces; no ASCII character is
+    Chinese, decomposes or carries an accent; lowercase is ASCII's."""
+    if spec.get("type") != "BertNormalizer":
+        return None
+    clean = bool(spec.get("clean_text", True))
+    lower = bool(spec.get("lowercase", True))
+
+    def step(text: str) -> str:
+        if clean:
+            text = text.translate(_BERT_CLEAN_ASCII)
+        return text.lower() if lower else text
+
+    return step
 
 
 def _ascii_skipped(hf_normalize: Callable[[str], str]) -> Callable[[str], str]:
