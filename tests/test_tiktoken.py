@@ -38,6 +38,19 @@ CL100K_PATTERN = (
     r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++"""
     r"""[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
 )
+# o200k_base's split regex as OpenAI publishes it (tiktoken_ext/openai_public.py).
+O200K_PATTERN = "|".join(
+    [
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""\p{N}{1,3}""",
+        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+        r"""\s*[\r\n]+""",
+        r"""\s+(?!\S)""",
+        r"""\s+""",
+    ]
+)  # fmt: skip
+O200K = FIXTURE.parent / "tiktoken-o200k-cut"
 SPECIALS = {
     "<|endoftext|>": 4096,
     "<|fim_prefix|>": 4097,
@@ -108,6 +121,36 @@ def test_encode_matches_the_tiktoken_library(
         assert tok.encode(text, add_special_tokens=True) == expected
         as_text = reference.encode(text, allowed_special=set(), disallowed_special=())
         assert tok.encode(text, split_special_tokens=True) == as_text
+
+
+@pytest.mark.parametrize(
+    ("backend", "pattern"),
+    [
+        pytest.param("fastokens", None, id="fastokens-preset"),
+        pytest.param("fastokens", O200K_PATTERN, id="fastokens-regex"),
+        pytest.param("tiktoken", None, id="tiktoken"),
+    ],
+)
+def test_o200k_matches_the_tiktoken_library(backend: str, pattern: str | None) -> None:
+    """o200k_base (cut to 4,096 ranks): fastokens' o200k preset, the published pattern as
+    a regex, and the tiktoken backend all give the library's ids and decodes."""
+    reference = tiktoken.Encoding(
+        name="o200k-cut",
+        pat_str=O200K_PATTERN,
+        mergeable_ranks=load_tiktoken_bpe(str(O200K / "o200k_base.tiktoken")),
+        special_tokens={"<|endoftext|>": 4096, "<|endofprompt|>": 4097},
+    )
+    tok = ModelCard(
+        model=str(O200K), tokenizer=backend, tokenizer_fallback=False, tiktoken_pattern=pattern
+    ).load()
+    assert tok.backend == backend
+    assert tok.describe()["tiktoken"]["pattern"] == (pattern or O200K_PATTERN)
+    for text in [*_texts(), "CamelCaseWords and ALLCAPS'll don'T", "1234567 x/\r\n/y"]:
+        expected = reference.encode(text, allowed_special="all")
+        assert tok.encode(text) == expected
+        as_text = reference.encode(text, allowed_special=set(), disallowed_special=())
+        assert tok.encode(text, split_special_tokens=True) == as_text
+        assert tok.decode(expected, skip_special_tokens=False) == reference.decode(expected)
 
 
 @pytest.mark.parametrize("backend", ["fastokens", "tiktoken"])
