@@ -211,8 +211,13 @@ def _install(backend: FastokensBackend, plan: Plan) -> None:
     prefix, suffix = _probe_frame(raw.encode)
 
     def ids_of(text: str, skip_special: bool, ordinary: bool) -> list[int]:
+        pieces = split.split(text, skip_special=skip_special, ordinary=ordinary)
+        if len(pieces) == 1 and pieces[0][1] is None:  # most texts: no added token
+            piece, _, at = pieces[0]
+            one: list[int] = ordinary_ids(step(piece, at == 0) if step is not None else piece).ids
+            return one
         ids: list[int] = []
-        for piece, token, at in split.split(text, skip_special=skip_special, ordinary=ordinary):
+        for piece, token, at in pieces:
             if token is not None:
                 ids.append(token.id)
             else:
