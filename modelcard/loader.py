@@ -249,7 +249,7 @@ def _added_tokens(file: TokenizerFile) -> tuple[AddedToken, ...]:
     """The added tokens safe chat encoding guards: a ranks file's special tokens are all special."""
     if file.tiktoken is not None:
         return tuple(
-            AddedToken(id=token_id, content=content, special=True)
+            AddedToken(content=content, id=token_id, special=True, normalized=False)
             for content, token_id in file.tiktoken.special_tokens.items()
         )
     return read_added_tokens(file.data)

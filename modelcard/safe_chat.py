@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .backends.added_split import AddedToken
 from .errors import ChatContentError
 
 __all__ = [
@@ -60,18 +61,6 @@ _WORD = re.compile(r"\w")
 _PRIVATE = (range(0xE000, 0xF900), range(0xF0000, 0xFFFFE))
 
 
-@dataclass(frozen=True)
-class AddedToken:
-    """One entry of ``added_tokens`` in tokenizer.json."""
-
-    id: int
-    content: str
-    special: bool = False
-    lstrip: bool = False
-    rstrip: bool = False
-    single_word: bool = False
-
-
 def read_added_tokens(data: bytes) -> tuple[AddedToken, ...]:
     """The ``added_tokens`` of a tokenizer.json, without parsing its (large) model."""
     found = re.search(rb'"added_tokens"\s*:\s*', data)
@@ -90,16 +79,7 @@ def read_added_tokens(data: bytes) -> tuple[AddedToken, ...]:
     tokens = []
     for entry in document or ():
         if isinstance(entry, dict) and isinstance(entry.get("content"), str) and entry["content"]:
-            tokens.append(
-                AddedToken(
-                    id=int(entry.get("id", -1)),
-                    content=entry["content"],
-                    special=bool(entry.get("special", False)),
-                    lstrip=bool(entry.get("lstrip", False)),
-                    rstrip=bool(entry.get("rstrip", False)),
-                    single_word=bool(entry.get("single_word", False)),
-                )
-            )
+            tokens.append(AddedToken.from_json({"id": -1, **entry}))
     return tuple(tokens)
 
 
