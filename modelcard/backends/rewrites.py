@@ -230,6 +230,18 @@ def _metaspace_applies(data: Data) -> bool:
     return True
 
 
+def _metaspace_split(pre: Data, replacement: str) -> Data | None:
+    """What Metaspace's ``split`` calls: a split before each replacement; else none."""
+    if not pre.get("split", True):
+        return None
+    return {
+        "type": "Split",
+        "pattern": {"String": replacement},
+        "behavior": "MergedWithNext",
+        "invert": False,
+    }
+
+
 def _metaspace_normalizer(data: Data) -> Patch | None:
     pre = data["pre_tokenizer"]
     replacement = pre.get("replacement", "▁")
@@ -241,16 +253,7 @@ def _metaspace_normalizer(data: Data) -> Patch | None:
         if normalizer is None
         else {"type": "Sequence", "normalizers": [normalizer, replace]}
     )
-    data["pre_tokenizer"] = (
-        {
-            "type": "Split",
-            "pattern": {"String": replacement},
-            "behavior": "MergedWithNext",
-            "invert": False,
-        }
-        if pre.get("split", True)
-        else None
-    )
+    data["pre_tokenizer"] = _metaspace_split(pre, replacement)
     if scheme != "first":
         return None
     tokens = data.get("added_tokens") or ()
@@ -408,16 +411,7 @@ def _metaspace_in_python(data: Data) -> Patch:
     step = segmented.Metaspace(replacement, _metaspace_scheme(pre))
     added, spec = _added(data), data.get("normalizer")  # None if normalizer-in-python ran
     data["normalizer"] = None
-    data["pre_tokenizer"] = (
-        {
-            "type": "Split",
-            "pattern": {"String": replacement},
-            "behavior": "MergedWithNext",
-            "invert": False,
-        }
-        if pre.get("split", True)
-        else None
-    )
+    data["pre_tokenizer"] = _metaspace_split(pre, replacement)
 
     def patch(backend: FastokensBackend) -> None:
         segmented.serve(backend, added, normalizer=spec, metaspace=step)
