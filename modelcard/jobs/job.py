@@ -7,7 +7,7 @@ they all found the same files (the same fingerprint):
   its fingerprint; the parent reads the input meanwhile and never loads the card.
 * Ray: the driver loads the card while Ray starts, then ships the loaded tokenizer's
   card, pinned (its settings, the fingerprint and, for hub repos, the resolved commit:
-  what ``pickle.dumps(tokenizer)`` holds). Each actor loads that through
+  what ``pickle.dumps(tokenizer)`` holds). Each Ray worker loads that through
   ``ModelCard.load()``, and so encodes with the same files or fails with
   ``FingerprintMismatchError``: nodes do not share a cache.
 

@@ -1,6 +1,6 @@
 """What every process that encodes does, whichever engine started it.
 
-A local worker process and a Ray actor both load the card once
+A local worker process and a Ray worker process both load the card once
 (:func:`load_tokenizer`), then turn tasks (a JSONL chunk, a Parquet row group) into
 output tables (:func:`iter_encoded`). This module imports only what that needs: numpy and
 pyarrow when a task runs, never tqdm, Ray or the CLI.
@@ -47,7 +47,7 @@ ONE_THREAD = {"RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 def setup_worker_process() -> None:
-    """Prepare a process the job started (pool worker, Ray actor) to encode.
+    """Prepare a process the job started (pool worker, Ray worker) to encode.
 
     One encode thread: the engine runs one such process per CPU. And, unless someone
     configured structlog there, warnings (fallbacks) to stderr as the CLI writes them,
