@@ -331,6 +331,22 @@ def test_cli_tokenize(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 # -- Ray engine ---------------------------------------------------------------------------
 
 
+def test_a_preloaded_card_serves_the_tasks_that_pin_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ray worker's preloaded card is reused by tasks pinning the same files, not others."""
+    from modelcard.jobs import worker
+
+    monkeypatch.setattr(worker, "_LOADED", {})
+    monkeypatch.setattr(worker, "setup_worker_process", lambda: None)
+    model = card("gpt2")
+    assert worker.preload_tokenizer(pickle.dumps(model), chat=False)
+    preloaded = next(iter(worker._LOADED.values()))
+    pinned = model.load().card
+    assert worker.loaded_tokenizer(pickle.dumps(pinned), chat=False) is preloaded
+    other = pinned.model_copy(update={"fingerprint": "sha256:" + "0" * 64})
+    with pytest.raises(FingerprintMismatchError):
+        worker.loaded_tokenizer(pickle.dumps(other), chat=False)
+
+
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     """A local Ray with 2 CPUs for this module's Ray tests, shut down after them."""

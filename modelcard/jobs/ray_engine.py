@@ -51,11 +51,10 @@ from ray.data.datasource import Datasource, ReadTask
 from ..errors import ModelCardError
 from .inputs import Task
 from .output import ErrorReport, Tally
-from .ray_start import RayJobError
-from .worker import LoadInfo, TaskResult, load_tokenizer, setup_worker_process, write_shard
+from .ray_start import RayJobError, task_cpus
+from .worker import LoadInfo, TaskResult, loaded_tokenizer, write_shard
 
 if TYPE_CHECKING:
-    from ..tokenizer import Tokenizer
     from .progress import Progress
     from .settings import JobSettings
 
@@ -64,25 +63,6 @@ __all__ = ["RayJobError", "run_ray"]
 log = structlog.get_logger("modelcard")
 _RESULT = pa.schema([("result", pa.binary())])
 
-#: The card this Ray worker process loaded, by pinned payload: its first task loads it,
-#: the job's later tasks on the same process reuse it.
-_LOADED: dict[bytes, Tokenizer | ModelCardError] = {}
-
-
-def _tokenizer(payload: bytes, settings: JobSettings) -> Tokenizer:
-    loaded = _LOADED.get(payload)
-    if loaded is None:
-        setup_worker_process()
-        try:
-            loaded = load_tokenizer(payload, chat=settings.chat)[0]
-        except ModelCardError as exc:
-            loaded = exc
-        _LOADED.clear()  # one card per process: a later job's card replaces it
-        _LOADED[payload] = loaded
-    if isinstance(loaded, ModelCardError):
-        raise loaded
-    return loaded
-
 
 def _encode_task(
     seq: int, task: Task, payload: bytes, settings: JobSettings, output: str
@@ -90,7 +70,7 @@ def _encode_task(
     """One read task: encode a chunk into its shard, return one row of what it did."""
     result: TaskResult | ModelCardError
     try:
-        tok = _tokenizer(payload, settings)
+        tok = loaded_tokenizer(payload, chat=settings.chat)
         result = write_shard(tok, task, settings, Path(output), f"part-{seq:06d}.parquet")
     except ModelCardError as exc:
         # Returned, not raised: Ray would pass the driver its message only, and the
@@ -188,16 +168,12 @@ def run_ray(
     try:
         info = loading.result()[1]
         source = _TasksDatasource(cutting.result(), size, info.pinned, settings, str(output))
-        cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
-        workers = settings.workers or max(1, cpus)
-        if workers > cpus:
+        workers, share = task_cpus(settings.workers)
+        if share < 1.0:
+            cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
             log.warning("workers_exceed_cores", requested=workers, cores=cpus, engine="ray")
-        # One CPU per task, or a share of them when asked for more workers than CPUs.
         dataset = ray.data.read_datasource(
-            source,
-            override_num_blocks=max(1, len(source)),
-            num_cpus=min(1.0, cpus / workers) if cpus else 1.0,
-            concurrency=workers,
+            source, override_num_blocks=max(1, len(source)), num_cpus=share, concurrency=workers
         )
         tally = Tally()
         try:
