@@ -121,7 +121,7 @@ def _work(
     while True:
         try:
             message = conn.recv()
-        except EOFError:  # the parent is gone
+        except (EOFError, ConnectionResetError):  # the parent is gone
             return
         if message is None:
             return
@@ -463,7 +463,7 @@ class LocalPool:
                     sent += 1
                 try:
                     worker.conn.send(next_task)
-                except BrokenPipeError:
+                except (BrokenPipeError, ConnectionResetError):
                     raise self._died(worker) from None
                 worker.pending[next_task[0]] = next_task[1]
                 next_task = None
@@ -486,7 +486,7 @@ class LocalPool:
                 if ready is worker.conn:
                     try:
                         message = worker.conn.recv()
-                    except EOFError:
+                    except (EOFError, ConnectionResetError):  # reset: it died unread
                         raise self._died(worker) from None
                     kind = message[0]
                     if kind == "ready":
