@@ -18,7 +18,9 @@ other threads' locks, and Rust thread pools, in a broken state. The loading proc
 a fresh interpreter that has imported neither numpy nor pyarrow (each starts a thread)
 and has not encoded (fastokens starts its pool then); it forks only if it still has one
 thread after the load, and otherwise tells this process to spawn every worker, each
-loading the card itself, as on other systems. Every worker reports the fingerprint of
+loading the card itself, as on other systems. (Spawning re-imports the caller's main
+module in the loading process: a script that imports numpy or pyarrow at its top gets
+spawned workers; ``modelcard tokenize`` does not.) Every worker reports the fingerprint of
 the files it loaded; the first report is the job's, and a worker that found other
 files fails the job (as a card pinned to a fingerprint does by itself). This process
 never loads the card.
