@@ -3,6 +3,7 @@
     python benchmarks/tokenize_bench.py                    # 200 MB, 2 repetitions (~10 min)
     python benchmarks/tokenize_bench.py --mb 40 --repeat 1 --no-ray-address   # quicker
     PYTHONPATH=/path/to/other/checkout python benchmarks/tokenize_bench.py --label before
+    python benchmarks/tokenize_bench.py --before /path/to/other/checkout   # both, interleaved
 
 Builds a JSONL corpus of ``--mb`` MB of text from ../shared/texts (``jobbench/corpus.py``:
 chat, multilingual, long documents, code, stress cases, shuffled) and its half, every
@@ -12,7 +13,9 @@ other record, then runs, each job in a fresh process, on the same card and CPUs:
 * ``ray``: the Ray engine as a user runs it without a cluster, starting (and stopping)
   its own Ray with the machine's CPUs: start-up included;
 * ``ray-address``: the Ray engine against an already-running Ray (``ray start --head``,
-  given as ``RAY_ADDRESS``), warmed by one tiny job first, as a running cluster is.
+  given as ``RAY_ADDRESS``), warmed by one tiny job first, as a running cluster is;
+* ``ray floor``, once per repetition: a job that starts Ray, imports Ray Data, runs one
+  empty read task per CPU and shuts Ray down, the least a Ray job started here takes.
 
 Every contender runs on the half (N) and the whole (2N) in each repetition, contenders
 taking turns in an order that rotates; figures are medians over repetitions. The
@@ -53,6 +56,25 @@ sys.path.insert(0, str(HERE))
 
 # A throwaway one-node cluster: no token to hand around.
 CLUSTER_ENV = {"RAY_AUTH_MODE": "disabled"}
+
+# The least a job on a Ray it starts can take here: what the Ray engine does around the
+# encoding (start Ray, import Ray Data, run one read task per CPU, shut down), with
+# read tasks that do nothing. It uses only ray, so it is the same before and after.
+RAY_FLOOR = """
+import json, os, sys, time
+started = time.perf_counter()
+import ray
+ray.init(include_dashboard=False, log_to_driver=False)
+import ray.data
+ray.data.DataContext.get_current().enable_progress_bars = False
+cpus = int(ray.cluster_resources()["CPU"])
+rows = ray.data.range(cpus, override_num_blocks=cpus).map_batches(
+    lambda batch: batch, batch_size=None, num_cpus=1
+)
+count = sum(len(batch["id"]) for batch in rows.iter_batches(batch_size=None))
+ray.shutdown()
+print(json.dumps({"wall_seconds": time.perf_counter() - started, "rows": count}))
+"""
 
 TARGETS = {
     "local_scaling_whole": (">=", 1.6),
@@ -142,6 +164,16 @@ def ray_cluster(work: Path, cpus: int) -> Iterator[tuple[str, subprocess.Popen[b
             process.wait()
 
 
+def run_floor(env: dict[str, str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-c", RAY_FLOOR], env=env, capture_output=True, text=True, cwd=NEUTRAL_CWD
+    )
+    if out.returncode:
+        raise SystemExit(f"the Ray floor job failed:\n{out.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians of the numeric figures of several runs of one job."""
     keys = ["wall_seconds", "first_rows_seconds", "process_seconds", "cpu_seconds"]
@@ -208,6 +240,12 @@ def main() -> int:
     parser.add_argument("--corpus-dir", type=Path, help="build (or reuse) the corpus here")
     parser.add_argument("--label", default="", help="a name for this run in the JSON")
     parser.add_argument(
+        "--before",
+        type=Path,
+        help="also run local x1, local x2 and ray from this checkout (as PYTHONPATH), "
+        "interleaved with the others, as 'before ...'",
+    )
+    parser.add_argument(
         "--json", type=Path, default=ROOT / "benchmarks" / "results" / "tokenize_bench.json"
     )
     args = parser.parse_args()
@@ -259,6 +297,11 @@ def main() -> int:
             contenders["ray"] = {"engine": "ray", "workers": cpus}
             if not args.no_ray_address:
                 contenders["ray-address"] = {"engine": "ray", "workers": cpus, "address": True}
+        if args.before is not None:
+            before = {"pythonpath": str(args.before.resolve())}
+            for name in ("local x1", "local x2", "ray"):
+                if name in contenders:
+                    contenders[f"before {name}"] = {**contenders[name], **before}
         runs: dict[str, dict[str, list[dict[str, Any]]]] = {
             name: {"half": [], "full": []} for name in contenders
         }
@@ -281,13 +324,23 @@ def main() -> int:
             jobs = 0
             for repetition in range(args.repeat):
                 turn = order[repetition % len(order) :] + order[: repetition % len(order)]
+                if "ray" in contenders:
+                    floor = run_floor(child_env())
+                    floor["load_average"] = load_average()
+                    results.setdefault("ray_floor_runs", []).append(floor)
+                    print(
+                        f"  [{repetition + 1}/{args.repeat}] {'ray floor':<16}      "
+                        f"{floor['wall_seconds']:6.2f} s  (load {floor['load_average'][0]})",
+                        flush=True,
+                    )
                 for name in turn:
                     for size, path in (("half", half), ("full", full)):
                         jobs += 1
                         spec = {**base, **contenders[name], "input": str(path)}
                         spec.pop("address", None)
+                        pythonpath = spec.pop("pythonpath", None)
                         spec["output"] = str(work / f"out-{jobs}")
-                        env = child_env()
+                        env = child_env({"PYTHONPATH": pythonpath} if pythonpath else None)
                         sampler = None
                         if contenders[name].get("address") and cluster is not None:
                             env = child_env({"RAY_ADDRESS": cluster[0], **CLUSTER_ENV})
@@ -303,7 +356,7 @@ def main() -> int:
                         shutil.rmtree(spec["output"], ignore_errors=True)
                         cpu = result["cpu_seconds"]
                         print(
-                            f"  [{repetition + 1}/{args.repeat}] {name:<12} {size}: "
+                            f"  [{repetition + 1}/{args.repeat}] {name:<16} {size}: "
                             f"{result['wall_seconds']:6.2f} s"
                             + (f", {cpu:6.2f} s CPU" if cpu is not None else "")
                             + f"  (load {result['load_average'][0]})",
@@ -344,6 +397,30 @@ def main() -> int:
         ratios["local_x2_steady_vs_raw_encode_x2"] = ratio(
             local2["steady_tokens_per_second"], 2 * raw
         )
+    if results.get("ray_floor_runs"):
+        floor_seconds = statistics.median(r["wall_seconds"] for r in results["ray_floor_runs"])
+        results["ray_floor_seconds"] = floor_seconds
+        # What the 2x target leaves for everything but Ray's own start, run and stop.
+        ratios["ray_floor_vs_local_whole_half"] = ratio(
+            floor_seconds, local2["half"]["wall_seconds"]
+        )
+    for old, new in (("before local x2", "local x2"), ("before ray", "ray")):
+        if old in summary:
+            key = new.replace(" ", "_").replace("-", "_")
+            ratios[f"{key}_after_vs_before_whole_half"] = ratio(
+                summary[new]["half"]["wall_seconds"], summary[old]["half"]["wall_seconds"]
+            )
+            ratios[f"{key}_after_vs_before_whole_full"] = ratio(
+                summary[new]["full"]["wall_seconds"], summary[old]["full"]["wall_seconds"]
+            )
+            ratios[f"{key}_after_vs_before_cpu_full"] = ratio(
+                summary[new]["full"]["cpu_seconds"], summary[old]["full"]["cpu_seconds"]
+            )
+    if "before local x1" in summary:
+        ratios["before_local_scaling_whole"] = ratio(
+            summary["before local x1"]["full"]["wall_seconds"],
+            summary["before local x2"]["full"]["wall_seconds"],
+        )
     for name in ("ray", "ray-address"):
         if name not in summary:
             continue
@@ -365,11 +442,11 @@ def main() -> int:
     results["load_average_after"] = load_average()
 
     print("\nmedians (wall seconds; steady = 2N - N):")
-    print(f"  {'':<12} {'N':>8} {'2N':>8} {'steady':>8} {'fixed':>8} {'1st rows':>9}")
+    print(f"  {'':<16} {'N':>8} {'2N':>8} {'steady':>8} {'fixed':>8} {'1st rows':>9}")
     for name, by_size in summary.items():
         first = by_size["half"]["first_rows_seconds"]
         print(
-            f"  {name:<12} {by_size['half']['wall_seconds']:8.2f} "
+            f"  {name:<16} {by_size['half']['wall_seconds']:8.2f} "
             f"{by_size['full']['wall_seconds']:8.2f} {by_size['steady_seconds']:8.2f} "
             f"{by_size['fixed_seconds']:8.2f} {first if first is not None else float('nan'):9.2f}"
         )
@@ -383,6 +460,23 @@ def main() -> int:
             verdict = f"  target {sign} {bound}: {'PASS' if ok else 'FAIL'}"
         shown = "-" if value is None else f"{value:.2f}"
         print(f"  {name:<40} {shown:>6}{verdict}")
+    for name in ("before ray", "ray"):
+        ray_runs = runs.get(name, {}).get("half", [])
+        if not ray_runs or not all("ray_processes" in r for r in ray_runs):
+            continue
+        names = sorted({n for r in ray_runs for n in r["ray_processes"]})
+        by_process = {
+            n: statistics.median(
+                r["ray_processes"].get(n, {"cpu_seconds": 0.0})["cpu_seconds"] for r in ray_runs
+            )
+            for n in names
+        }
+        driver = statistics.median(r["driver_cpu_seconds"] for r in ray_runs)
+        table = {"driver": driver, **by_process}
+        results[f"{name.replace(' ', '_')}_half_cpu_by_process"] = table
+        print(f"CPU seconds by process, {name} (started by the job), {sizes['half'] / 1e6:.0f} MB:")
+        for n, cpu in sorted(table.items(), key=lambda x: -x[1]):
+            print(f"  {n[:48]:<48} {cpu:6.2f}")
     loads = [r["load_average"][0] for by in runs.values() for rs in by.values() for r in rs]
     print(
         f"load average (1 min) before {results['load_average_before'][0]}, during "

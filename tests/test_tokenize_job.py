@@ -190,6 +190,36 @@ def test_one_worker_writes_the_same_shards_as_two(corpus: Path, tmp_path: Path) 
     assert output_rows(tmp_path / "one") == output_rows(tmp_path / "two")
 
 
+SPAWNED_WORKERS = """
+import sys
+from pathlib import Path
+
+import numpy  # starts a thread in every process that imports this module, the loader too
+
+from modelcard import ModelCard
+from modelcard.jobs import JobSettings, tokenize
+
+if __name__ == "__main__":
+    settings = JobSettings(
+        input=Path(sys.argv[2]), output=Path(sys.argv[3]), workers=2, chunk_bytes=4096
+    )
+    tokenize(ModelCard(model=sys.argv[1], tokenizer="fastokens"), settings)
+"""
+
+
+def test_workers_that_cannot_be_forked_are_spawned(corpus: Path, tmp_path: Path) -> None:
+    """A job whose main module imports numpy (a thread: no fork) writes the same ids."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "job.py"
+    script.write_text(SPAWNED_WORKERS, encoding="utf-8")
+    model = card("qwen2.5")
+    command = [sys.executable, str(script), model.model, str(corpus), str(tmp_path / "out")]
+    subprocess.run(command, check=True, capture_output=True, cwd=tmp_path)
+    assert output_rows(tmp_path / "out") == expected_rows(model.load(), corpus)
+
+
 def test_chat_records_are_rendered_with_the_template(tmp_path: Path) -> None:
     """--chat encodes each conversation as apply_chat_template renders it, no generation prompt."""
     model = card("qwen2.5")
@@ -329,6 +359,22 @@ def test_cli_tokenize(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 # -- Ray engine ---------------------------------------------------------------------------
+
+
+def test_a_preloaded_card_serves_the_tasks_that_pin_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ray worker's preloaded card is reused by tasks pinning the same files, not others."""
+    from modelcard.jobs import worker
+
+    monkeypatch.setattr(worker, "_LOADED", {})
+    monkeypatch.setattr(worker, "setup_worker_process", lambda: None)
+    model = card("gpt2")
+    assert worker.preload_tokenizer(pickle.dumps(model), chat=False)
+    preloaded = next(iter(worker._LOADED.values()))
+    pinned = model.load().card
+    assert worker.loaded_tokenizer(pickle.dumps(pinned), chat=False) is preloaded
+    other = pinned.model_copy(update={"fingerprint": "sha256:" + "0" * 64})
+    with pytest.raises(FingerprintMismatchError):
+        worker.loaded_tokenizer(pickle.dumps(other), chat=False)
 
 
 @pytest.fixture(scope="module")

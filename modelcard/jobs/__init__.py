@@ -13,7 +13,7 @@ Parquet, encodes each record with the card's tokenizer and writes Parquet shards
     worker.py        what every encoding process does: load the card once, encode tasks
     local_engine.py  worker processes on this machine, fed by a reader in this process
     ray_start.py     connecting to Ray (or starting it), before Ray Data is imported
-    ray_engine.py    Ray Data: the tasks as a datasource, fused into an actor pool
+    ray_engine.py    Ray Data: the tasks as read tasks that encode and write
     output.py        the output folder (written whole or not at all), _errors.jsonl,
                      _manifest.json
     _deps.py         the optional packages, checked before the job starts

@@ -7,7 +7,7 @@ they all found the same files (the same fingerprint):
   its fingerprint; the parent reads the input meanwhile and never loads the card.
 * Ray: the driver loads the card while Ray starts, then ships the loaded tokenizer's
   card, pinned (its settings, the fingerprint and, for hub repos, the resolved commit:
-  what ``pickle.dumps(tokenizer)`` holds). Each actor loads that through
+  what ``pickle.dumps(tokenizer)`` holds). Each Ray worker loads that through
   ``ModelCard.load()``, and so encodes with the same files or fails with
   ``FingerprintMismatchError``: nodes do not share a cache.
 
@@ -117,7 +117,7 @@ def _run(
     try:
         if loading is None:
             return _run_local(card, files, settings, staging, report)
-        return _run_ray(loading, files, settings, staging, report)
+        return _run_ray(card, loading, files, settings, staging, report)
     finally:
         if report is not None:
             report.close()
@@ -143,6 +143,7 @@ def _run_local(
 
 
 def _run_ray(
+    card: ModelCard,
     loading: Future[tuple[Tokenizer, LoadInfo]],
     files: list[InputFile],
     settings: JobSettings,
@@ -150,7 +151,7 @@ def _run_ray(
     report: ErrorReport | None,
 ) -> tuple[Tally, LoadInfo, int]:
     from .inputs import iter_tasks
-    from .ray_start import connect, shutdown
+    from .ray_start import connect, preload, shutdown
     from .worker import in_background
 
     field, chat, chunk_bytes = settings.text_field, settings.chat, settings.chunk_bytes
@@ -161,6 +162,7 @@ def _run_ray(
     importing = in_background(import_ray_engine, "modelcard-import")
     started_here = connect()
     try:
+        preload(card, chat=settings.chat, workers=settings.workers)
         ray_engine = importing.result()
         staging.remove_leftovers()
         progress = Progress(enabled=settings.progress, engine=settings.engine)

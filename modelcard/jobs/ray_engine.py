@@ -1,4 +1,4 @@
-"""``--engine ray``: the local engine's tasks on a Ray Data actor pool.
+"""``--engine ray``: the local engine's tasks as Ray Data read tasks.
 
 * The job connects first (:mod:`modelcard.jobs.ray_start`): to the cluster in
   ``RAY_ADDRESS`` when it is set, else to a new local Ray (shut down again at the end);
@@ -6,30 +6,36 @@
   card (the load runs outside the GIL), so none of them waits for another.
 * The driver cuts the input as the local engine's reader does (JSONL into chunks of
   whole lines, counting lines; Parquet into row groups) and hands Ray Data one read
-  task per chunk. A read task yields one row, the chunk's position; with the same CPU
-  request as the actors, Ray Data fuses it into them, so the actor that encodes a chunk
-  also reads it (from the shared filesystem, as every node sees INPUT), parses it and
-  writes its shard ``part-NNNNNN.parquet``, numbered in input order as the local
+  task per chunk, at most ``workers`` at a time, one CPU each. A read task reads its
+  chunk (from the shared filesystem, as every node sees INPUT), parses it, encodes it
+  and writes its shard ``part-NNNNNN.parquet``, numbered in input order as the local
   engine's. What comes back to the driver is one small row per task: the shard's name,
   its counts and the bad records, which feed the progress bar, ``_errors.jsonl`` and
   the manifest as they arrive.
-* Encoding is a pool of ``workers`` actors, one encode thread each; each actor
-  unpickles the pinned card once, which reloads it from the node's cache and checks the
-  fingerprint, then runs the same code as a local worker (:mod:`modelcard.jobs.worker`).
+* Each Ray worker process loads the pinned card on its first task and keeps it for the
+  job's later tasks (Ray reuses a job's worker processes), one encode thread each; the
+  load reloads the card from the node's cache and checks the fingerprint, then the task
+  runs the same code as a local worker (:mod:`modelcard.jobs.worker`).
+
+Why read tasks and not an actor pool (``map_batches`` with a class): on a 2-CPU node an
+actor pool cost a third Python process (Ray Data's actor location tracker) and actors
+that started in new processes after Ray's prestarted workers were already up, for the
+same card loads: read tasks run in the worker processes Ray starts with the cluster.
 
 Why not Ray Data's own readers and writer: ``read_json`` parses a file as a whole with
 one inferred schema, so one bad line fails the whole file (no ``--on-error skip``, no
 line number), ``read_text`` splits lines on U+2028 and other separators that JSON strings
 may hold, and ``read_parquet`` gives no row numbers. ``write_parquet`` works, but it runs
-as separate write tasks: every id crosses the object store a second time, each node
-needs worker processes beside its actors, and a 2-CPU node spends more on those
-processes than on the writing; see docs/cluster.md for the figures.
+as separate write tasks: every id crosses the object store a second time, and a 2-CPU
+node spends more on those tasks' processes and transfers than on the writing; see
+docs/cluster.md for the figures.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,37 +51,44 @@ from ray.data.datasource import Datasource, ReadTask
 from ..errors import ModelCardError
 from .inputs import Task
 from .output import ErrorReport, Tally
-from .ray_start import RayJobError
-from .worker import LoadInfo, TaskResult, load_tokenizer, setup_worker_process, write_shard
+from .ray_start import RayJobError, task_cpus
+from .worker import LoadInfo, TaskResult, loaded_tokenizer, write_shard
 
 if TYPE_CHECKING:
-    from ..tokenizer import Tokenizer
     from .progress import Progress
     from .settings import JobSettings
 
 __all__ = ["RayJobError", "run_ray"]
 
 log = structlog.get_logger("modelcard")
-_TASK = pa.schema([("seq", pa.int64()), ("task", pa.binary())])
 _RESULT = pa.schema([("result", pa.binary())])
 
 
-def _task_block(seq: int, task: Task) -> list[pa.Table]:
-    return [
-        pa.Table.from_arrays(
-            [pa.array([seq], pa.int64()), pa.array([pickle.dumps(task)], pa.binary())],
-            schema=_TASK,
-        )
-    ]
+def _encode_task(
+    seq: int, task: Task, payload: bytes, settings: JobSettings, output: str
+) -> list[pa.Table]:
+    """One read task: encode a chunk into its shard, return one row of what it did."""
+    result: TaskResult | ModelCardError
+    try:
+        tok = loaded_tokenizer(payload, chat=settings.chat)
+        result = write_shard(tok, task, settings, Path(output), f"part-{seq:06d}.parquet")
+    except ModelCardError as exc:
+        # Returned, not raised: Ray would pass the driver its message only, and the
+        # driver could not raise RecordError (or whichever it was) as itself.
+        result = exc
+    return [pa.Table.from_arrays([pa.array([pickle.dumps(result)], pa.binary())], schema=_RESULT)]
 
 
 class _TasksDatasource(Datasource):
-    """The job's tasks, one read task and one single-row block each."""
+    """The job's tasks, one read task each, which encodes its chunk and writes its shard."""
 
-    def __init__(self, tasks: list[Task], size: int) -> None:
+    def __init__(
+        self, tasks: list[Task], size: int, payload: bytes, settings: JobSettings, output: str
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._tasks = tasks
         self._bytes = size
+        self._args = (payload, settings, output)
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -90,55 +103,17 @@ class _TasksDatasource(Datasource):
         data_context: Any = None,
     ) -> list[ReadTask]:
         tasks = []
+        payload, settings, output = self._args
         for seq, task in enumerate(self._tasks):
-            size = getattr(task, "length", None) or self._bytes // max(1, len(self._tasks))
             metadata = BlockMetadata(
-                num_rows=1, size_bytes=size, input_files=(str(task.file.path),), exec_stats=None
+                num_rows=1, size_bytes=64, input_files=(str(task.file.path),), exec_stats=None
             )
-
-            def read(seq: int = seq, task: Task = task) -> list[pa.Table]:
-                return _task_block(seq, task)
-
-            tasks.append(ReadTask(read, metadata, schema=_TASK))
+            read = functools.partial(_encode_task, seq, task, payload, settings, output)
+            tasks.append(ReadTask(read, metadata, schema=_RESULT))
         return tasks
 
     def get_name(self) -> str:
-        return "Tasks"
-
-
-class _EncodeActor:
-    """One Ray Data actor: loads the card once, runs tasks on one thread."""
-
-    def __init__(self, payload: bytes, settings: JobSettings, output: str) -> None:
-        setup_worker_process()
-        self._settings = settings
-        self._output = Path(output)
-        self._load_error: ModelCardError | None = None
-        try:
-            self._tok: Tokenizer = load_tokenizer(payload, chat=settings.chat)[0]
-        except ModelCardError as exc:
-            # Reported with the first task: Ray reports an actor that fails in __init__
-            # as ActorDiedError with only a message.
-            self._load_error = exc
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        results = []
-        for seq, task in zip(
-            batch.column("seq").to_pylist(), batch.column("task").to_pylist(), strict=True
-        ):
-            shard = f"part-{seq:06d}.parquet"
-            result: TaskResult | ModelCardError
-            try:
-                if self._load_error is not None:
-                    raise self._load_error
-                job = pickle.loads(task)
-                result = write_shard(self._tok, job, self._settings, self._output, shard)
-            except ModelCardError as exc:
-                # Returned, not raised: Ray would pass the driver its message only, and the
-                # driver could not raise RecordError (or whichever it was) as itself.
-                result = exc
-            results.append(pickle.dumps(result))
-        return pa.Table.from_arrays([pa.array(results, pa.binary())], schema=_RESULT)
+        return "EncodeChunks"
 
 
 def _cause(exc: BaseException) -> BaseException | None:
@@ -161,7 +136,7 @@ def _cause(exc: BaseException) -> BaseException | None:
 
 
 def _results(dataset: ray.data.Dataset) -> Iterator[TaskResult]:
-    """Each task's result as it arrives; the first modelcard error an actor met, raised."""
+    """Each task's result as it arrives; the first modelcard error a task met, raised."""
     batches = dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0)
     for batch in batches:
         assert isinstance(batch, pa.Table)
@@ -185,29 +160,20 @@ def run_ray(
     """Run the job on the connected Ray, once the driver's card load and cut are done.
 
     ``size`` is the input's size in bytes. Returns the tally, what the driver loaded,
-    and the actor pool's size.
+    and how many tasks ran at a time.
     """
     context = ray.data.DataContext.get_current()
     saved = context.enable_progress_bars
     context.enable_progress_bars = False  # ours counts tokens too
     try:
-        source = _TasksDatasource(cutting.result(), size)
         info = loading.result()[1]
-        cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
-        workers = settings.workers or max(1, cpus)
-        if workers > cpus:
+        source = _TasksDatasource(cutting.result(), size, info.pinned, settings, str(output))
+        workers, share = task_cpus(settings.workers)
+        if share < 1.0:
+            cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
             log.warning("workers_exceed_cores", requested=workers, cores=cpus, engine="ray")
-        # One CPU per actor, or a share of them when asked for more actors than CPUs.
-        remote = {"num_cpus": min(1.0, cpus / workers) if cpus else 1.0}
-        tasks = ray.data.read_datasource(source, override_num_blocks=max(1, len(source)), **remote)
-        dataset = tasks.map_batches(
-            _EncodeActor,
-            fn_constructor_args=(info.pinned, settings, str(output)),
-            batch_format="pyarrow",
-            batch_size=None,  # a block: one task
-            # min_size=1: an input of fewer tasks than actors is no reason to warn.
-            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers, initial_size=workers),
-            **remote,
+        dataset = ray.data.read_datasource(
+            source, override_num_blocks=max(1, len(source)), num_cpus=share, concurrency=workers
         )
         tally = Tally()
         try:

@@ -2,18 +2,26 @@
 
 Starting a local Ray takes seconds (its processes, the API server, the raylet joining),
 so the job starts it first and imports Ray Data, cuts the input and loads the card in
-threads meanwhile.
+threads meanwhile. Once connected, it sends the Ray workers that will encode one
+:func:`preload` task each, so that they import what a task needs and load the card
+while the driver is still loading it, not after.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import pickle
+from typing import TYPE_CHECKING
 
 import ray
 
 from ..errors import RayJobError
 
-__all__ = ["RayJobError", "connect", "shutdown"]
+if TYPE_CHECKING:
+    from ..card import ModelCard
+
+__all__ = ["RayJobError", "connect", "preload", "shutdown", "task_cpus"]
 
 
 def connect() -> bool:
@@ -39,6 +47,34 @@ def connect() -> bool:
         )
         raise RayJobError(f"Could not start or reach {where}: {exc}. {fix}") from exc
     return True
+
+
+def task_cpus(workers: int | None) -> tuple[int, float]:
+    """How many tasks run at a time (``workers``, default: the cluster's CPUs), and the
+    CPUs each asks for: one, or a share when there are more tasks than CPUs."""
+    cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
+    count = workers or max(1, cpus)
+    return count, min(1.0, cpus / count) if cpus else 1.0
+
+
+def _preload(card: bytes, chat: bool) -> bool:
+    from .worker import preload_tokenizer
+
+    # What every task imports next: Ray Data runs it, and it writes Parquet.
+    for name in ("ray.data", "pyarrow.parquet", "numpy"):
+        importlib.import_module(name)
+    return preload_tokenizer(card, chat=chat)
+
+
+def preload(card: ModelCard, *, chat: bool, workers: int | None) -> None:
+    """Send one task per encode slot that loads ``card`` in a Ray worker, for the job's
+    tasks on that worker to reuse. Nothing waits for them: a failed preload leaves the
+    first task to load the card, and to report why it cannot."""
+    count, share = task_cpus(workers)
+    task = ray.remote(num_cpus=share, max_retries=0)(_preload)
+    payload = pickle.dumps(card)
+    for _ in range(count):
+        task.remote(payload, chat)
 
 
 def shutdown() -> None:

@@ -66,7 +66,7 @@ class JobSettings(BaseModel):
         default=None,
         ge=1,
         description=(
-            "Encoding processes (local) or actors (ray), each on one thread; default: "
+            "Encoding processes (local) or Ray tasks at a time (ray), each on one thread; default: "
             "the CPUs of this machine (local) or of the Ray cluster (ray)."
         ),
     )

@@ -1,6 +1,6 @@
 """What every process that encodes does, whichever engine started it.
 
-A local worker process and a Ray actor both load the card once
+A local worker process and a Ray worker process both load the card once
 (:func:`load_tokenizer`), then turn tasks (a JSONL chunk, a Parquet row group) into
 output tables (:func:`iter_encoded`). This module imports only what that needs: numpy and
 pyarrow when a task runs, never tqdm, Ray or the CLI.
@@ -9,6 +9,7 @@ pyarrow when a task runs, never tqdm, Ray or the CLI.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import pickle
 import threading
@@ -17,7 +18,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import ChatTemplateError
+from ..errors import ChatTemplateError, ModelCardError
 from .encode import Encoded, encode_parsed, output_table, parquet_options
 from .inputs import JsonlChunk, Parsed, Task, iter_parquet_batches, parse_jsonl_chunk
 from .records import BadRecord
@@ -36,6 +37,8 @@ __all__ = [
     "iter_encoded",
     "load_in_background",
     "load_tokenizer",
+    "loaded_tokenizer",
+    "preload_tokenizer",
     "setup_worker_process",
     "write_shard",
 ]
@@ -47,7 +50,7 @@ ONE_THREAD = {"RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 def setup_worker_process() -> None:
-    """Prepare a process the job started (pool worker, Ray actor) to encode.
+    """Prepare a process the job started (pool worker, Ray worker) to encode.
 
     One encode thread: the engine runs one such process per CPU. And, unless someone
     configured structlog there, warnings (fallbacks) to stderr as the CLI writes them,
@@ -104,6 +107,52 @@ def load_tokenizer(card: ModelCard | bytes, *, chat: bool) -> tuple[Tokenizer, L
         pinned=pickle.dumps(pinned),
     )
     return tok, info
+
+
+#: The card this process loaded for Ray tasks, under its pinned settings: the first task
+#: (or :func:`preload_tokenizer`) loads it, later tasks of the job reuse it.
+_LOADED: dict[str, Tokenizer | ModelCardError] = {}
+
+
+def _settings_key(card: dict[str, Any]) -> str:
+    # Not the pickle: it holds a set of field names, whose order varies between processes.
+    return json.dumps(card, sort_keys=True)
+
+
+def loaded_tokenizer(payload: bytes, *, chat: bool) -> Tokenizer:
+    """The card ``payload`` (a pickled pinned card) pins, loaded once in this process."""
+    card: ModelCard = pickle.loads(payload)
+    key = _settings_key(card.model_dump(mode="json"))
+    loaded = _LOADED.get(key)
+    if loaded is None:
+        setup_worker_process()
+        try:
+            loaded = load_tokenizer(card, chat=chat)[0]
+        except ModelCardError as exc:
+            loaded = exc
+        _LOADED.clear()  # one card per process: a later job's card replaces it
+        _LOADED[key] = loaded
+    if isinstance(loaded, ModelCardError):
+        raise loaded
+    return loaded
+
+
+def preload_tokenizer(card: bytes, *, chat: bool) -> bool:
+    """Load the (pickled) card before the job's pinned card is known, for
+    :func:`loaded_tokenizer` to find; True when it loaded.
+
+    It is kept under its pinned settings, which are the job's exactly when this process
+    found the driver's files (same fingerprint, same resolved revision); otherwise the
+    first task loads the job's card as if nothing had been preloaded.
+    """
+    setup_worker_process()
+    try:
+        tok, info = load_tokenizer(card, chat=chat)
+    except ModelCardError:
+        return False  # the first task loads the pinned card and reports the error
+    _LOADED.clear()
+    _LOADED[_settings_key(info.card)] = tok
+    return True
 
 
 def in_background(work: Callable[[], T], name: str) -> Future[T]:
