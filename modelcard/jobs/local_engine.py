@@ -93,16 +93,26 @@ def _portable(exc: BaseException) -> BaseException:
 
 def serve(conn: Connection, payload: bytes, settings: JobSettings, output: str) -> None:
     """A spawned worker: load the card, report it, then run tasks until told to stop."""
+    loaded = _load_in_process(payload, settings, conn)
+    if loaded is not None:
+        tok, info = loaded
+        _work(conn, tok, info, settings, output)
+
+
+def _load_in_process(
+    payload: bytes, settings: JobSettings, report: Connection
+) -> tuple[Tokenizer, LoadInfo] | None:
+    """A new process's start: Ctrl-C is the parent's, then the card loads. ``(tok, info)``,
+    or None once the failure is sent on ``report``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from .worker import load_tokenizer, setup_worker_process
 
     setup_worker_process()
     try:
-        tok, info = load_tokenizer(payload, chat=settings.chat)
+        return load_tokenizer(payload, chat=settings.chat)
     except BaseException as exc:
-        conn.send(("failed", _portable(exc)))
-        return
-    _work(conn, tok, info, settings, output)
+        report.send(("failed", _portable(exc)))
+        return None
 
 
 def _work(
@@ -167,15 +177,10 @@ def load_and_fork(
     On ``status`` it sends ``("forked", pids)``, then ``("exited", number, code)`` as each
     worker ends; or ``("failed", error)``, or ``("spawn", None)`` when it cannot fork.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from .worker import load_tokenizer, setup_worker_process
-
-    setup_worker_process()
-    try:
-        tok, info = load_tokenizer(payload, chat=settings.chat)
-    except BaseException as exc:
-        status.send(("failed", _portable(exc)))
+    loaded = _load_in_process(payload, settings, status)
+    if loaded is None:
         return
+    tok, info = loaded
     if not hasattr(os, "fork") or not _one_thread():
         status.send(("spawn", None))
         return
