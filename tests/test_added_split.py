@@ -47,13 +47,14 @@ PIECES = [
 ]  # fmt: skip
 
 
-def _file(tmp_path: Path, base: str) -> Path:
+def _file(tmp_path: Path, base: str, tokens: list[tuple[str, dict[str, bool]]] = TOKENS) -> Path:
+    """The base file with ``tokens`` added after every id it has, in tmp_path."""
     data: dict[str, Any] = json.loads(BASES[base].read_text(encoding="utf-8"))
     if base == "mistral-always":
         data["pre_tokenizer"].update(prepend_scheme="always", split=True)
         data["normalizer"] = {"type": "NFKC"}
     top = max([*data["model"]["vocab"].values(), *(t["id"] for t in data["added_tokens"])])
-    for n, (content, flags) in enumerate(TOKENS, start=1):
+    for n, (content, flags) in enumerate(tokens, start=1):
         special = flags.get("special", False)
         data["added_tokens"].append(
             {
@@ -132,14 +133,7 @@ def test_split_pieces_follow_hf_rules() -> None:
 def test_added_tokens_that_normalize_alike_are_refused(tmp_path: Path) -> None:
     """'ﬁx' and 'fix' both match 'fix' once normalized; which of the two HF reports is its
     automaton's internal order, so the rewrite is refused rather than guessed."""
-    data: dict[str, Any] = json.loads(BASES["qwen2.5-nfkc"].read_text(encoding="utf-8"))
-    top = max(data["model"]["vocab"].values()) + len(data["added_tokens"])
-    for n, content in enumerate(("ﬁx", "fix"), start=1):
-        data["added_tokens"].append(
-            {"id": top + n, "content": content, "single_word": False, "lstrip": False,
-             "rstrip": False, "normalized": True, "special": False}
-        )  # fmt: skip
-    (tmp_path / "tokenizer.json").write_text(json.dumps(data), encoding="utf-8")
+    _file(tmp_path, "qwen2.5-nfkc", [("ﬁx", {"normalized": True}), ("fix", {"normalized": True})])
     tok = ModelCard(model=str(tmp_path), tokenizer="fastokens").load()
     assert tok.backend == "huggingface"
     assert tok.fallback_reason is not None
@@ -149,18 +143,12 @@ def test_added_tokens_that_normalize_alike_are_refused(tmp_path: Path) -> None:
 def test_added_token_with_another_vocabulary_id_is_refused(tmp_path: Path) -> None:
     """An added token whose content the vocabulary holds under another id: HF uses the
     vocabulary's id, fastokens the entry's, so the rewrite is refused and HF serves."""
-    data: dict[str, Any] = json.loads(BASES["qwen2.5-nfkc"].read_text(encoding="utf-8"))
-    top = max(data["model"]["vocab"].values()) + len(data["added_tokens"])
-    data["added_tokens"].append(
-        {"id": top + 1, "content": "ab", "single_word": False, "lstrip": False,
-         "rstrip": False, "normalized": False, "special": False}
-    )  # fmt: skip
-    (tmp_path / "tokenizer.json").write_text(json.dumps(data), encoding="utf-8")
+    path = _file(tmp_path, "qwen2.5-nfkc", [("ab", {"normalized": False})])
     tok = ModelCard(model=str(tmp_path), tokenizer="fastokens").load()
     assert tok.backend == "huggingface"
     assert tok.fallback_reason is not None
     assert "'ab'" in tok.fallback_reason
-    hf = HFTokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    hf = HFTokenizer.from_file(str(path))
     assert tok.encode("ab") == hf.encode("ab", add_special_tokens=False).ids
 
 
