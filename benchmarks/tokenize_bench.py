@@ -14,8 +14,10 @@ other record, then runs, each job in a fresh process, on the same card and CPUs:
   its own Ray with the machine's CPUs: start-up included;
 * ``ray-address``: the Ray engine against an already-running Ray (``ray start --head``,
   given as ``RAY_ADDRESS``), warmed by one tiny job first, as a running cluster is;
-* ``ray floor``, once per repetition: a job that starts Ray, imports Ray Data, runs one
-  empty read task per CPU and shuts Ray down, the least a Ray job started here takes.
+* ``ray floor``, once per repetition: a job that imports and starts Ray, runs one empty
+  task per CPU and shuts Ray down, the least a Ray job started here takes; and ``ray-data
+  floor``, the same through a Ray Data dataset (import Ray Data, one empty read task per
+  CPU), the least the engine took when it ran on Ray Data.
 
 Every contender runs on the half (N) and the whole (2N) in each repetition, contenders
 taking turns in an order that rotates; figures are medians over repetitions. The
@@ -58,20 +60,26 @@ sys.path.insert(0, str(HERE))
 CLUSTER_ENV = {"RAY_AUTH_MODE": "disabled"}
 
 # The least a job on a Ray it starts can take here: what the Ray engine does around the
-# encoding (start Ray, import Ray Data, run one read task per CPU, shut down), with
-# read tasks that do nothing. It uses only ray, so it is the same before and after.
+# encoding (import and start Ray, run one task per CPU, shut down), with tasks that do
+# nothing. It uses only ray, so it is the same before and after. The Ray Data floor (the
+# engine before it ran Ray tasks) also imports Ray Data and runs one empty read task per
+# CPU through a dataset.
 RAY_FLOOR = """
 import json, os, sys, time
 started = time.perf_counter()
 import ray
 ray.init(include_dashboard=False, log_to_driver=False)
-import ray.data
-ray.data.DataContext.get_current().enable_progress_bars = False
 cpus = int(ray.cluster_resources()["CPU"])
-rows = ray.data.range(cpus, override_num_blocks=cpus).map_batches(
-    lambda batch: batch, batch_size=None, num_cpus=1
-)
-count = sum(len(batch["id"]) for batch in rows.iter_batches(batch_size=None))
+if sys.argv[1] == "ray-data":
+    import ray.data
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    rows = ray.data.range(cpus, override_num_blocks=cpus).map_batches(
+        lambda batch: batch, batch_size=None, num_cpus=1
+    )
+    count = sum(len(batch["id"]) for batch in rows.iter_batches(batch_size=None))
+else:
+    nothing = ray.remote(num_cpus=1)(lambda n: n)
+    count = len(ray.get([nothing.remote(n) for n in range(cpus)]))
 ray.shutdown()
 print(json.dumps({"wall_seconds": time.perf_counter() - started, "rows": count}))
 """
@@ -164,9 +172,14 @@ def ray_cluster(work: Path, cpus: int) -> Iterator[tuple[str, subprocess.Popen[b
             process.wait()
 
 
-def run_floor(env: dict[str, str]) -> dict[str, Any]:
+def run_floor(env: dict[str, str], kind: str) -> dict[str, Any]:
+    """The floor job: ``kind`` "ray" (Ray tasks) or "ray-data" (a Ray Data dataset)."""
     out = subprocess.run(
-        [sys.executable, "-c", RAY_FLOOR], env=env, capture_output=True, text=True, cwd=NEUTRAL_CWD
+        [sys.executable, "-c", RAY_FLOOR, kind],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=NEUTRAL_CWD,
     )
     if out.returncode:
         raise SystemExit(f"the Ray floor job failed:\n{out.stderr[-4000:]}")
@@ -324,12 +337,12 @@ def main() -> int:
             jobs = 0
             for repetition in range(args.repeat):
                 turn = order[repetition % len(order) :] + order[: repetition % len(order)]
-                if "ray" in contenders:
-                    floor = run_floor(child_env())
+                for kind in ("ray", "ray-data") if "ray" in contenders else ():
+                    floor = run_floor(child_env(), kind)
                     floor["load_average"] = load_average()
-                    results.setdefault("ray_floor_runs", []).append(floor)
+                    results.setdefault(f"{kind.replace('-', '_')}_floor_runs", []).append(floor)
                     print(
-                        f"  [{repetition + 1}/{args.repeat}] {'ray floor':<16}      "
+                        f"  [{repetition + 1}/{args.repeat}] {kind + ' floor':<16}      "
                         f"{floor['wall_seconds']:6.2f} s  (load {floor['load_average'][0]})",
                         flush=True,
                     )
@@ -397,13 +410,15 @@ def main() -> int:
         ratios["local_x2_steady_vs_raw_encode_x2"] = ratio(
             local2["steady_tokens_per_second"], 2 * raw
         )
-    if results.get("ray_floor_runs"):
-        floor_seconds = statistics.median(r["wall_seconds"] for r in results["ray_floor_runs"])
-        results["ray_floor_seconds"] = floor_seconds
-        # What the 2x target leaves for everything but Ray's own start, run and stop.
-        ratios["ray_floor_vs_local_whole_half"] = ratio(
-            floor_seconds, local2["half"]["wall_seconds"]
-        )
+    for kind in ("ray", "ray_data"):
+        if results.get(f"{kind}_floor_runs"):
+            runs = results[f"{kind}_floor_runs"]
+            floor_seconds = statistics.median(r["wall_seconds"] for r in runs)
+            results[f"{kind}_floor_seconds"] = floor_seconds
+            # What the 2x target leaves for everything but Ray's own start, run and stop.
+            ratios[f"{kind}_floor_vs_local_whole_half"] = ratio(
+                floor_seconds, local2["half"]["wall_seconds"]
+            )
     for old, new in (("before local x2", "local x2"), ("before ray", "ray")):
         if old in summary:
             key = new.replace(" ", "_").replace("-", "_")

@@ -35,7 +35,7 @@ from .tokenizer import Tokenizer
 if TYPE_CHECKING:
     from .card import ModelCard
 
-__all__ = ["clear_cache", "fingerprint_files", "load_card"]
+__all__ = ["clear_cache", "fingerprint_files", "load_card", "pin_card"]
 
 log = get_logger("modelcard")
 
@@ -81,14 +81,54 @@ def load_card(card: ModelCard) -> Tokenizer:
         finally:
             with _cache_lock:
                 _build_locks.pop(key, None)
-    if card.fingerprint is not None and card.fingerprint != tokenizer.fingerprint:
+    _check_fingerprint(card, source, tokenizer.fingerprint)
+    return tokenizer
+
+
+def pin_card(card: ModelCard) -> ModelCard:
+    """The card :func:`load_card` would give its tokenizer, without opening a backend.
+
+    It names the same files, pinned: a hub repo at its resolved commit, a local path made
+    absolute, and their fingerprint. Costs a resolve and a read of the files; a process
+    that will not encode (the Ray driver) pins the card for the processes that will.
+    """
+    source = resolve(card.model, revision=card.revision, hub_timeout=card.hub_timeout)
+    what = "tokenizer.json" if source.form == TOKENIZER_JSON else source.tokenizer_json.name
+    raw = _read(source.tokenizer_json, what)
+    if source.form == TOKENIZER_JSON:
+        _tokenizer_data(raw, source)  # an empty file fails here, as it does in a load
+    pinned = _pinned(card, source, raw, _companion_bytes(source))
+    assert pinned.fingerprint is not None
+    _check_fingerprint(card, source, pinned.fingerprint)
+    return pinned
+
+
+def _check_fingerprint(card: ModelCard, source: ResolvedSource, found: str) -> None:
+    if card.fingerprint is not None and card.fingerprint != found:
         raise FingerprintMismatchError(
-            f"The files of {source.describe()} have fingerprint {tokenizer.fingerprint}, but "
+            f"The files of {source.describe()} have fingerprint {found}, but "
             f"this card expects {card.fingerprint}: they changed since the card was created. "
             "Restore the original files, or drop the fingerprint (DYN_FINGERPRINT) to accept "
             "the new ones."
         )
-    return tokenizer
+
+
+def _companion_bytes(source: ResolvedSource) -> dict[str, bytes]:
+    return {name: _read(path, name) for name, path in source.companions.items()}
+
+
+def _pinned(
+    card: ModelCard, source: ResolvedSource, raw: bytes, companions: dict[str, bytes]
+) -> ModelCard:
+    """The card naming exactly these files: a hub repo at its resolved commit, a local
+    path made absolute for processes in other directories, and their fingerprint."""
+    name = TOKENIZER_JSON if source.form != TIKTOKEN else source.tokenizer_json.name
+    pinned: dict[str, Any] = {"fingerprint": fingerprint_files({name: raw, **companions})}
+    if source.kind == "hub":
+        pinned["revision"] = source.commit
+    else:
+        pinned["model"] = str(Path(os.path.expanduser(card.model)).absolute())
+    return card.model_copy(update=pinned)
 
 
 def _cache_key(card: ModelCard, source: ResolvedSource) -> Hashable:
@@ -213,7 +253,7 @@ def _build(card: ModelCard, source: ResolvedSource) -> Tokenizer:
             "or pad a prompt silently, so both are off",
             **removed,
         )
-    companions = {name: _read(path, name) for name, path in source.companions.items()}
+    companions = _companion_bytes(source)
     config = read_companions(companions, source.companions, backend.token_to_id, backend.vocab_size)
     for warning in config.warnings:
         log.warning(
@@ -224,21 +264,15 @@ def _build(card: ModelCard, source: ResolvedSource) -> Tokenizer:
             reason=warning.reason,
             path=str(source.companions.get(warning.file.split(" ")[0], "")),
         )
-    name = TOKENIZER_JSON if file.form == TOKENIZER_JSON else source.tokenizer_json.name
-    fingerprint = fingerprint_files({name: raw, **companions})
-    # The card a tokenizer carries (and pickles as) names exactly these files: a hub repo
-    # at its resolved commit, a local path made absolute for processes in other directories.
-    pinned: dict[str, Any] = {"fingerprint": fingerprint}
-    if source.kind == "hub":
-        pinned["revision"] = source.commit
-    else:
-        pinned["model"] = str(Path(os.path.expanduser(card.model)).absolute())
+    # The card a tokenizer carries (and pickles as).
+    pinned = _pinned(card, source, raw, companions)
+    assert pinned.fingerprint is not None
     return Tokenizer(
         backend=backend,
-        card=card.model_copy(update=pinned),
+        card=pinned,
         source=source,
         config=config,
-        fingerprint=fingerprint,
+        fingerprint=pinned.fingerprint,
         fallback_reason=fallback_reason,
         added_tokens=_added_tokens(file),
         form_details=_form_details(file),

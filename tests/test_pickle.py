@@ -120,3 +120,65 @@ def test_hub_card_pickles_pinned_to_its_commit(fake_hub: FakeHub) -> None:
     assert again.source.commit == first
     assert again.fingerprint == tok.fingerprint
     assert ModelCard(model="org/model").load().fingerprint != tok.fingerprint
+
+
+# -- pinning without loading (the Ray driver) ----------------------------------------------
+
+PINNED = [
+    pytest.param("qwen2.5", {"tokenizer": "fastokens"}, id="qwen2.5-dir"),
+    pytest.param("bert-base-uncased", {"tokenizer": "fastokens"}, id="bert-fallback"),
+    pytest.param("minimal-bpe/tokenizer.json", {}, id="a-tokenizer.json-file"),
+    pytest.param("tiktoken-o200k-cut", {"tiktoken_pattern": "o200k_base"}, id="tiktoken-dir"),
+]
+
+
+@pytest.mark.parametrize(("name", "settings"), PINNED)
+def test_pin_card_pins_what_a_load_pins(name: str, settings: dict[str, str]) -> None:
+    """pin_card gives the card a load gives its tokenizer, without opening a backend."""
+    from modelcard.loader import pin_card
+
+    card = ModelCard(model=str(FIXTURES / name), **settings)
+    pinned = pin_card(card)
+    tok = card.load()
+    assert pinned == tok.card
+    assert pinned.fingerprint == tok.fingerprint
+    assert pickle.loads(pickle.dumps(pinned)).load() is tok
+
+
+def test_pin_card_makes_a_relative_path_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative model path is pinned absolute: Ray workers run in other directories."""
+    from modelcard.loader import pin_card
+
+    folder = _copy("minimal-bpe", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    pinned = pin_card(ModelCard(model="./minimal-bpe"))
+    assert pinned.model == str(folder)
+
+
+def test_pin_card_checks_the_fingerprint_and_the_file(tmp_path: Path) -> None:
+    """A card whose files changed, or an empty tokenizer.json, fails at the pin."""
+    from modelcard import TokenizerLoadError
+    from modelcard.loader import pin_card
+
+    folder = _copy("minimal-bpe", tmp_path)
+    pinned = pin_card(ModelCard(model=str(folder)))
+    shutil.copy(FIXTURES / "minimal-bpe-punct" / "tokenizer.json", folder / "tokenizer.json")
+    with pytest.raises(FingerprintMismatchError, match="changed since the card was created"):
+        pin_card(pinned)
+    (folder / "tokenizer.json").write_bytes(b"")
+    with pytest.raises(TokenizerLoadError, match="is empty"):
+        pin_card(ModelCard(model=str(folder)))
+
+
+def test_pin_card_pins_a_hub_repo_to_its_commit(fake_hub: FakeHub) -> None:
+    """A hub card is pinned to the commit main names now, as a load pins it."""
+    from modelcard.loader import pin_card
+
+    first = fake_hub.add_dir("org/model", FIXTURES / "minimal-bpe")
+    pinned = pin_card(ModelCard(model="org/model"))
+    assert pinned.revision == first
+    fake_hub.add_dir("org/model", FIXTURES / "minimal-bpe-chat")  # main moves on
+    assert pinned.load().source.commit == first
+    assert pinned == ModelCard(model="org/model", revision=first).load().card

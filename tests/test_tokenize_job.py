@@ -382,16 +382,9 @@ def local_ray() -> Iterator[None]:
     """A local Ray with 2 CPUs for this module's Ray tests, shut down after them."""
     pytest.importorskip("ray")
     import ray
-    import ray.data
 
     saved = dict(os.environ)  # ray.init sets RAY_* and PYTHONBREAKPOINT in this process
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    with warnings.catch_warnings():
-        # Ray 2.60's DataContext() trips its own deprecation checks on fields it sets to
-        # their defaults (use_push_based_shuffle, use_polars, ...); the context is created
-        # once per process, here, so only that is silenced.
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray\.data\.context")
-        ray.data.DataContext.get_current()
     yield
     ray.shutdown()
     os.environ.clear()
@@ -412,12 +405,45 @@ def test_ray_engine_equals_encode_loop(
     expected = expected_rows(tok, corpus)
     assert output_rows(tmp_path / "out") == expected
     assert manifest["engine"] == "ray"
-    assert manifest["backend"] == backend
+    # The driver does not load the card: backend and fingerprint are what the workers
+    # loaded, and the fallback reason is the one a load here gives.
+    assert (manifest["backend"], tok.backend) == (backend, backend)
+    assert manifest["fallback_reason"] == tok.fallback_reason
     assert manifest["fingerprint"] == tok.fingerprint
+    assert manifest["card"] == tok.card.model_dump(mode="json")
     assert (manifest["rows"], manifest["tokens"]) == (
         len(expected),
         sum(len(ids) for _, _, ids in expected),
     )
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_ray_engine_says_on_the_driver_why_the_workers_fell_back(
+    tmp_path: Path, logs: list[dict[str, Any]]
+) -> None:
+    """The workers' fallback warning reaches the driver's log once, with their reason."""
+    texts = [{"text": f"text number {n}, long enough to fill a few chunks"} for n in range(200)]
+    source = write_jsonl(tmp_path / "in" / "a.jsonl", texts)
+    model = card("bert-base-uncased", "fastokens")
+    manifest = run(source, tmp_path / "out", model, engine="ray", workers=2, chunk_bytes=1024)
+    assert len(manifest["shards"]) > 2
+    [event] = [e for e in logs if e["event"] == "tokenizer_fallback"]
+    assert event["log_level"] == "warning"
+    assert (event["engine"], event["requested"], event["selected"]) == (
+        "ray",
+        "fastokens",
+        "huggingface",
+    )
+    assert event["reason"] == manifest["fallback_reason"]
+    assert "WordPiece" in event["reason"]
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_ray_engine_stops_a_chat_job_whose_card_has_no_template(tmp_path: Path) -> None:
+    """On Ray the workers check the template: the job fails with the local engine's error."""
+    with pytest.raises(ChatTemplateError, match="--chat"):
+        run(TEXTS / "chat-sample.jsonl", tmp_path / "out", card("gpt2"), engine="ray", chat=True)
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.usefixtures("local_ray")
@@ -460,24 +486,20 @@ def test_ray_actor_finding_other_files_stops_the_job(tmp_path: Path) -> None:
 
     from modelcard.jobs.inputs import iter_tasks
     from modelcard.jobs.ray_engine import run_ray
-    from modelcard.jobs.worker import LoadInfo
 
     pinned, source = edited_after_load(tmp_path)
     settings = JobSettings(input=source, output=tmp_path / "out", engine="ray", workers=1)
     (tmp_path / "out").mkdir()
-    # What the driver loaded before the files changed: the pinned card.
-    assert pinned.fingerprint is not None
-    loaded: Future[tuple[Any, LoadInfo]] = Future()
-    info = LoadInfo(pinned.fingerprint, "fastokens", None, {}, pickle.dumps(pinned))
-    loaded.set_result((None, info))
+    # What the driver pinned before the files changed.
+    pinning: Future[ModelCard] = Future()
+    pinning.set_result(pinned)
     files = list_inputs(source)[0]
     cut: Future[list[Any]] = Future()
     cut.set_result(list(iter_tasks(files, chunk_bytes=4096, field="text", chat=False)))
     with pytest.raises(FingerprintMismatchError, match="changed since the card was created"):
         run_ray(
-            loaded,
+            pinning,
             cut,
-            files[0].size,
             settings,
             tmp_path / "out",
             progress=Progress(enabled=False, engine="ray"),

@@ -12,8 +12,8 @@ Parquet, encodes each record with the card's tokenizer and writes Parquet shards
                      build the output Arrow table
     worker.py        what every encoding process does: load the card once, encode tasks
     local_engine.py  worker processes on this machine, fed by a reader in this process
-    ray_start.py     connecting to Ray (or starting it), before Ray Data is imported
-    ray_engine.py    Ray Data: the tasks as read tasks that encode and write
+    ray_start.py     connecting to Ray (or starting it), and preloading the card
+    ray_engine.py    the tasks as Ray tasks that encode and write, a few at a time
     output.py        the output folder (written whole or not at all), _errors.jsonl,
                      _manifest.json
     _deps.py         the optional packages, checked before the job starts
@@ -24,7 +24,7 @@ Parquet, encodes each record with the card's tokenizer and writes Parquet shards
 pyarrow, numpy and tqdm are imported inside functions, and ``ray_start`` and
 ``ray_engine`` (which import Ray) only by a Ray job, so ``modelcard.cli`` stays quick to
 import. The ``jobs`` extra
-installs what the local engine needs; the ``ray`` extra adds Ray Data.
+installs what the local engine needs; the ``ray`` extra adds Ray.
 """
 
 from ._deps import MissingDependencyError as MissingDependencyError

@@ -46,23 +46,20 @@ def require_jobs(modules: tuple[str, ...] = ("pyarrow", "tqdm"), *, load: bool =
 
 def _ray_missing(exc: ImportError) -> MissingDependencyError:
     return MissingDependencyError(
-        _message("modelcard tokenize --engine ray", ["Ray Data"], RAY_EXTRA) + f" ({exc})"
+        _message("modelcard tokenize --engine ray", ["Ray"], RAY_EXTRA) + f" ({exc})"
     )
 
 
 def require_ray() -> None:
-    """Ray, imported (the job starts it next), and Ray Data, found."""
+    """Ray, imported: the job starts it next."""
     try:
         importlib.import_module("ray")
-        found = importlib.util.find_spec("ray.data") is not None
     except ImportError as exc:
         raise _ray_missing(exc) from exc
-    if not found:
-        raise _ray_missing(ModuleNotFoundError("No module named 'ray.data'"))
 
 
 def import_ray_engine() -> ModuleType:
-    """:mod:`modelcard.jobs.ray_engine`, which imports Ray Data."""
+    """:mod:`modelcard.jobs.ray_engine`."""
     try:
         return importlib.import_module("modelcard.jobs.ray_engine")
     except ImportError as exc:

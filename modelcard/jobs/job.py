@@ -5,11 +5,12 @@ they all found the same files (the same fingerprint):
 
 * local: each worker loads the card the caller gave, as soon as it starts, and reports
   its fingerprint; the parent reads the input meanwhile and never loads the card.
-* Ray: the driver loads the card while Ray starts, then ships the loaded tokenizer's
-  card, pinned (its settings, the fingerprint and, for hub repos, the resolved commit:
-  what ``pickle.dumps(tokenizer)`` holds). Each Ray worker loads that through
-  ``ModelCard.load()``, and so encodes with the same files or fails with
-  ``FingerprintMismatchError``: nodes do not share a cache.
+* Ray: the driver pins the card while Ray starts (:func:`~modelcard.loader.pin_card`:
+  its settings, the fingerprint of its files and, for hub repos, the resolved commit,
+  what ``pickle.dumps(tokenizer)`` holds) without loading it, and ships that. Each Ray
+  worker loads it through ``ModelCard.load()``, and so encodes with the same files or
+  fails with ``FingerprintMismatchError``: nodes do not share a cache. The manifest's
+  backend (and fallback reason) is the one the workers report.
 
 A card that cannot load, a ``--chat`` job whose card has no chat template, a bad record
 with ``--on-error fail``, Ctrl-C: the job stops its workers and leaves OUTPUT as it was
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
     from ..card import ModelCard
-    from ..tokenizer import Tokenizer
     from .inputs import InputFile
     from .output import Tally
     from .settings import JobSettings
@@ -56,17 +56,18 @@ def tokenize(card: ModelCard, settings: JobSettings) -> dict[str, Any]:
     started_at = datetime.datetime.now(datetime.UTC)
     started = time.perf_counter()
     require_jobs()
-    loading = None
+    pinning = None
     if settings.engine == "ray":
-        from .worker import load_in_background
+        from ..loader import pin_card
+        from .worker import in_background
 
-        loading = load_in_background(card, chat=settings.chat)
-        require_ray()  # importing Ray takes about as long as the load, beside it
+        pinning = in_background(lambda: pin_card(card), "modelcard-pin")
+        require_ray()
     files, ignored = list_inputs(settings.input)
     staging = Staging(settings.output, settings.input, overwrite=settings.overwrite)
     output = staging.create()
     try:
-        tally, info, workers = _run(card, loading, files, settings, staging)
+        tally, info, workers = _run(card, pinning, files, settings, staging)
         seconds = time.perf_counter() - started
         manifest: dict[str, Any] = {
             "job": "tokenize",
@@ -108,16 +109,16 @@ def tokenize(card: ModelCard, settings: JobSettings) -> dict[str, Any]:
 
 def _run(
     card: ModelCard,
-    loading: Future[tuple[Tokenizer, LoadInfo]] | None,
+    pinning: Future[ModelCard] | None,
     files: list[InputFile],
     settings: JobSettings,
     staging: Staging,
 ) -> tuple[Tally, LoadInfo, int]:
     report = ErrorReport(staging.path / ERRORS) if settings.on_error == "skip" else None
     try:
-        if loading is None:
+        if pinning is None:
             return _run_local(card, files, settings, staging, report)
-        return _run_ray(card, loading, files, settings, staging, report)
+        return _run_ray(card, pinning, files, settings, staging, report)
     finally:
         if report is not None:
             report.close()
@@ -144,7 +145,7 @@ def _run_local(
 
 def _run_ray(
     card: ModelCard,
-    loading: Future[tuple[Tokenizer, LoadInfo]],
+    pinning: Future[ModelCard],
     files: list[InputFile],
     settings: JobSettings,
     staging: Staging,
@@ -168,9 +169,8 @@ def _run_ray(
         progress = Progress(enabled=settings.progress, engine=settings.engine)
         try:
             result: tuple[Tally, LoadInfo, int] = ray_engine.run_ray(
-                loading,
+                pinning,
                 cutting,
-                sum(file.size for file in files),
                 settings,
                 staging.path,
                 progress=progress,

@@ -1,26 +1,35 @@
-"""``--engine ray``: the local engine's tasks as Ray Data read tasks.
+"""``--engine ray``: the local engine's tasks as Ray tasks.
 
 * The job connects first (:mod:`modelcard.jobs.ray_start`): to the cluster in
   ``RAY_ADDRESS`` when it is set, else to a new local Ray (shut down again at the end);
-  while Ray starts, threads import Ray Data and this module, cut the input and load the
-  card (the load runs outside the GIL), so none of them waits for another.
+  while Ray starts, threads cut the input and pin the card
+  (:func:`~modelcard.loader.pin_card`: its files found and fingerprinted, no backend
+  opened), so none of them waits for another.
 * The driver cuts the input as the local engine's reader does (JSONL into chunks of
-  whole lines, counting lines; Parquet into row groups) and hands Ray Data one read
-  task per chunk, at most ``workers`` at a time, one CPU each. A read task reads its
-  chunk (from the shared filesystem, as every node sees INPUT), parses it, encodes it
-  and writes its shard ``part-NNNNNN.parquet``, numbered in input order as the local
-  engine's. What comes back to the driver is one small row per task: the shard's name,
-  its counts and the bad records, which feed the progress bar, ``_errors.jsonl`` and
-  the manifest as they arrive.
-* Each Ray worker process loads the pinned card on its first task and keeps it for the
-  job's later tasks (Ray reuses a job's worker processes), one encode thread each; the
-  load reloads the card from the node's cache and checks the fingerprint, then the task
-  runs the same code as a local worker (:mod:`modelcard.jobs.worker`).
+  whole lines, counting lines; Parquet into row groups) and submits one Ray task per
+  chunk, one CPU each, in input order: ``workers`` run at a time and, when the CPUs they
+  ask for already hold the rest back, as many again wait at Ray's scheduler, so a
+  worker starts its next chunk as soon as it is done. A task reads its chunk (from the
+  shared filesystem, as every node sees INPUT), parses it, encodes it and writes its
+  shard ``part-NNNNNN.parquet``, numbered in input order as the local engine's. What
+  comes back to the driver is one small result per task: the shard's name, its counts,
+  the bad records and the backend that encoded it, which feed the progress bar,
+  ``_errors.jsonl`` and the manifest as they arrive.
+* Each Ray worker process loads the pinned card once (:func:`~.ray_start.preload`, or
+  its first task) and keeps it for the job's later tasks (Ray reuses a job's worker
+  processes), one encode thread each; the load reads the card from the node's cache
+  and checks the fingerprint, then the task runs the same code as a local worker
+  (:mod:`modelcard.jobs.worker`). The driver never loads the card: the manifest's
+  backend and fallback reason are the workers', and the driver logs the fallback they
+  logged where nobody reads it.
 
-Why read tasks and not an actor pool (``map_batches`` with a class): on a 2-CPU node an
-actor pool cost a third Python process (Ray Data's actor location tracker) and actors
-that started in new processes after Ray's prestarted workers were already up, for the
-same card loads: read tasks run in the worker processes Ray starts with the cluster.
+Why Ray tasks and not Ray Data: the job used Ray Data's read tasks (one per chunk, doing
+all the above) before, and measured on a 2-CPU machine, Ray Data added a second or more
+to every job and a quarter more CPU: its import (pandas among it) in the driver and in
+every worker, its streaming executor in the driver, and two detached helper actors
+(statistics, autoscaling coordinator), each its own Python process polling for the
+job's whole length. None of that bought anything here: the chunks are cut, read,
+encoded and written by our own code.
 
 Why not Ray Data's own readers and writer: ``read_json`` parses a file as a whole with
 one inferred schema, so one bad line fails the whole file (no ``--on-error skip``, no
@@ -35,85 +44,45 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import functools
+import itertools
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 import ray
-import ray.data
 import structlog
-from ray.data.block import BlockMetadata
-from ray.data.datasource import Datasource, ReadTask
 
+from ..backends import AUTO
 from ..errors import ModelCardError
 from .inputs import Task
 from .output import ErrorReport, Tally
 from .ray_start import RayJobError, task_cpus
-from .worker import LoadInfo, TaskResult, loaded_tokenizer, write_shard
+from .worker import LoadInfo, TaskResult, load_tokenizer, loaded_tokenizer, write_shard
 
 if TYPE_CHECKING:
+    from ..card import ModelCard
     from .progress import Progress
     from .settings import JobSettings
 
 __all__ = ["RayJobError", "run_ray"]
 
 log = structlog.get_logger("modelcard")
-_RESULT = pa.schema([("result", pa.binary())])
 
 
 def _encode_task(
     seq: int, task: Task, payload: bytes, settings: JobSettings, output: str
-) -> list[pa.Table]:
-    """One read task: encode a chunk into its shard, return one row of what it did."""
-    result: TaskResult | ModelCardError
+) -> TaskResult | ModelCardError:
+    """One Ray task: encode a chunk into its shard, return what it did."""
     try:
         tok = loaded_tokenizer(payload, chat=settings.chat)
         result = write_shard(tok, task, settings, Path(output), f"part-{seq:06d}.parquet")
     except ModelCardError as exc:
         # Returned, not raised: Ray would pass the driver its message only, and the
         # driver could not raise RecordError (or whichever it was) as itself.
-        result = exc
-    return [pa.Table.from_arrays([pa.array([pickle.dumps(result)], pa.binary())], schema=_RESULT)]
-
-
-class _TasksDatasource(Datasource):
-    """The job's tasks, one read task each, which encodes its chunk and writes its shard."""
-
-    def __init__(
-        self, tasks: list[Task], size: int, payload: bytes, settings: JobSettings, output: str
-    ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self._tasks = tasks
-        self._bytes = size
-        self._args = (payload, settings, output)
-
-    def __len__(self) -> int:
-        return len(self._tasks)
-
-    def estimate_inmemory_data_size(self) -> int:
-        return self._bytes
-
-    def get_read_tasks(
-        self,
-        parallelism: int,
-        per_task_row_limit: int | None = None,
-        data_context: Any = None,
-    ) -> list[ReadTask]:
-        tasks = []
-        payload, settings, output = self._args
-        for seq, task in enumerate(self._tasks):
-            metadata = BlockMetadata(
-                num_rows=1, size_bytes=64, input_files=(str(task.file.path),), exec_stats=None
-            )
-            read = functools.partial(_encode_task, seq, task, payload, settings, output)
-            tasks.append(ReadTask(read, metadata, schema=_RESULT))
-        return tasks
-
-    def get_name(self) -> str:
-        return "EncodeChunks"
+        return exc
+    result.backend, result.fallback_reason = tok.backend, tok.fallback_reason
+    return result
 
 
 def _cause(exc: BaseException) -> BaseException | None:
@@ -135,68 +104,129 @@ def _cause(exc: BaseException) -> BaseException | None:
     return None
 
 
-def _results(dataset: ray.data.Dataset) -> Iterator[TaskResult]:
-    """Each task's result as it arrives; the first modelcard error a task met, raised."""
-    batches = dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0)
-    for batch in batches:
-        assert isinstance(batch, pa.Table)
-        for value in batch.column("result").to_pylist():
-            result: TaskResult | ModelCardError = pickle.loads(value)
+def _in_flight(workers: int, share: float) -> int:
+    """How many tasks the driver keeps submitted: ``workers`` run at a time, and when
+    the CPUs each asks for already stop more than that from running, as many again wait
+    at the scheduler, so that a worker starts its next task as soon as it is done."""
+    cpus = ray.cluster_resources().get("CPU", 0)  # type: ignore[no-untyped-call]
+    return 2 * workers if workers * share >= cpus else workers
+
+
+def _results(
+    tasks: list[Task],
+    payload: bytes,
+    settings: JobSettings,
+    output: str,
+    workers: int,
+    share: float,
+) -> Iterator[TaskResult]:
+    """Each task's result as it arrives; the first modelcard error a task met, raised.
+
+    Tasks are submitted in input order, at most :func:`_in_flight` at a time; whatever
+    is still running when the caller stops (an error, Ctrl-C) is cancelled.
+    """
+    remote = ray.remote(num_cpus=share)(_encode_task)
+    shared = ray.put(payload), ray.put(settings)
+    todo = iter(enumerate(tasks))
+    pending: list[ray.ObjectRef[Any]] = []
+    limit = _in_flight(workers, share)
+    try:
+        while True:
+            for seq, task in itertools.islice(todo, limit - len(pending)):
+                pending.append(remote.remote(seq, task, *shared, output))
+            if not pending:
+                return
+            done, pending = ray.wait(pending, num_returns=1)
+            result: TaskResult | ModelCardError = ray.get(done[0])
             if isinstance(result, ModelCardError):
                 raise result
             yield result
+    finally:
+        for ref in pending:
+            with contextlib.suppress(Exception):
+                ray.cancel(ref)
+
+
+def _load_info(
+    pinned: ModelCard, payload: bytes, first: TaskResult | None, *, chat: bool
+) -> LoadInfo:
+    """What the job loaded, for the manifest: the pinned card, and the backend the first
+    task reports (a job without tasks loads the card here to know it)."""
+    if first is None or first.backend is None:
+        return load_tokenizer(pinned, chat=chat)[1]
+    return LoadInfo(
+        fingerprint=pinned.fingerprint or "",
+        backend=first.backend,
+        fallback_reason=first.fallback_reason,
+        card=pinned.model_dump(mode="json"),
+        pinned=payload,
+    )
+
+
+def _report_backend(pinned: ModelCard, result: TaskResult, first: TaskResult | None) -> None:
+    """Say on the driver what the workers logged where nobody reads it: a fallback, once,
+    and a worker that loaded another backend than the first (another node's packages)."""
+    if first is None:
+        if result.fallback_reason is not None:
+            (log.info if pinned.tokenizer == AUTO else log.warning)(
+                "tokenizer_fallback",
+                requested=pinned.tokenizer,
+                selected=result.backend,
+                reason=result.fallback_reason,
+                model=pinned.model,
+                engine="ray",
+            )
+    elif result.backend != first.backend:
+        log.warning(
+            "ray_backends_differ",
+            first=first.backend,
+            other=result.backend,
+            reason=result.fallback_reason or first.fallback_reason,
+            fix="install the same packages (fastokens) on every Ray node",
+        )
 
 
 def run_ray(
-    loading: concurrent.futures.Future[tuple[Any, LoadInfo]],
+    pinning: concurrent.futures.Future[ModelCard],
     cutting: concurrent.futures.Future[list[Task]],
-    size: int,
     settings: JobSettings,
     output: Path,
     *,
     progress: Progress,
     report: ErrorReport | None,
 ) -> tuple[Tally, LoadInfo, int]:
-    """Run the job on the connected Ray, once the driver's card load and cut are done.
-
-    ``size`` is the input's size in bytes. Returns the tally, what the driver loaded,
-    and how many tasks ran at a time.
-    """
-    context = ray.data.DataContext.get_current()
-    saved = context.enable_progress_bars
-    context.enable_progress_bars = False  # ours counts tokens too
+    """Run the job on the connected Ray, once the driver has pinned the card and cut the
+    input. Returns the tally, what the job loaded, and how many tasks ran at a time."""
+    pinned = pinning.result()
+    payload = pickle.dumps(pinned)
+    tasks = cutting.result()
+    workers, share = task_cpus(settings.workers)
+    if share < 1.0:
+        cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
+        log.warning("workers_exceed_cores", requested=workers, cores=cpus, engine="ray")
+    tally = Tally()
+    first: TaskResult | None = None
     try:
-        info = loading.result()[1]
-        source = _TasksDatasource(cutting.result(), size, info.pinned, settings, str(output))
-        workers, share = task_cpus(settings.workers)
-        if share < 1.0:
-            cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
-            log.warning("workers_exceed_cores", requested=workers, cores=cpus, engine="ray")
-        dataset = ray.data.read_datasource(
-            source, override_num_blocks=max(1, len(source)), num_cpus=share, concurrency=workers
-        )
-        tally = Tally()
-        try:
-            for result in _results(dataset):
-                tally.add(
-                    rows=result.rows,
-                    tokens=result.tokens,
-                    bad=result.bad,
-                    blank_lines=result.blank_lines,
-                    encode_fallbacks=result.encode_fallbacks,
-                )
-                if result.shard is not None:
-                    tally.shards.append(result.shard)
-                if report is not None:
-                    report.write(result.bad)
-                progress.update(result.rows, result.tokens)
-        except ModelCardError:
-            raise
-        except Exception as exc:
-            cause = _cause(exc)
-            if cause is not None:
-                raise cause from None
-            raise RayJobError(f"The Ray job failed: {exc}") from exc
-        return tally, info, workers
-    finally:
-        context.enable_progress_bars = saved
+        for result in _results(tasks, payload, settings, str(output), workers, share):
+            _report_backend(pinned, result, first)
+            first = first or result
+            tally.add(
+                rows=result.rows,
+                tokens=result.tokens,
+                bad=result.bad,
+                blank_lines=result.blank_lines,
+                encode_fallbacks=result.encode_fallbacks,
+            )
+            if result.shard is not None:
+                tally.shards.append(result.shard)
+            if report is not None:
+                report.write(result.bad)
+            progress.update(result.rows, result.tokens)
+    except ModelCardError:
+        raise
+    except Exception as exc:
+        cause = _cause(exc)
+        if cause is not None:
+            raise cause from None
+        raise RayJobError(f"The Ray job failed: {exc}") from exc
+    return tally, _load_info(pinned, payload, first, chat=settings.chat), workers

@@ -1,10 +1,10 @@
-"""Connecting to Ray, apart from the Ray engine: it needs only ``ray``, not Ray Data.
+"""Connecting to Ray, and getting its workers ready, before the Ray engine runs.
 
 Starting a local Ray takes seconds (its processes, the API server, the raylet joining),
-so the job starts it first and imports Ray Data, cuts the input and loads the card in
-threads meanwhile. Once connected, it sends the Ray workers that will encode one
-:func:`preload` task each, so that they import what a task needs and load the card
-while the driver is still loading it, not after.
+so the job starts it first and cuts the input and pins the card in threads meanwhile.
+Once connected, it sends the Ray workers that will encode one :func:`preload` task
+each, so that they import what a task needs and load the card while the driver is
+still cutting the input, not after.
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ def task_cpus(workers: int | None) -> tuple[int, float]:
 def _preload(card: bytes, chat: bool) -> bool:
     from .worker import preload_tokenizer
 
-    # What every task imports next: Ray Data runs it, and it writes Parquet.
-    for name in ("ray.data", "pyarrow.parquet", "numpy"):
+    # What every task imports next: it encodes into numpy arrays and writes Parquet.
+    for name in ("pyarrow.parquet", "numpy"):
         importlib.import_module(name)
     return preload_tokenizer(card, chat=chat)
 

@@ -60,7 +60,7 @@ class JobSettings(BaseModel):
     )
     engine: Literal["local", "ray"] = Field(
         default="local",
-        description="'local': a process pool on this machine. 'ray': Ray Data (RAY_ADDRESS).",
+        description="'local': a process pool on this machine. 'ray': Ray tasks (RAY_ADDRESS).",
     )
     workers: int | None = Field(
         default=None,

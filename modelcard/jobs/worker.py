@@ -35,7 +35,6 @@ __all__ = [
     "check_chat_template",
     "in_background",
     "iter_encoded",
-    "load_in_background",
     "load_tokenizer",
     "loaded_tokenizer",
     "preload_tokenizer",
@@ -170,11 +169,6 @@ def in_background(work: Callable[[], T], name: str) -> Future[T]:
     return future
 
 
-def load_in_background(card: ModelCard, *, chat: bool) -> Future[tuple[Tokenizer, LoadInfo]]:
-    """:func:`load_tokenizer` in the background; the load itself runs outside the GIL."""
-    return in_background(lambda: load_tokenizer(card, chat=chat), "modelcard-load")
-
-
 def _parsed(task: Task, settings: JobSettings) -> Iterator[Parsed]:
     field = settings.text_field
     if isinstance(task, JsonlChunk):
@@ -218,6 +212,10 @@ class TaskResult:
     bad: list[BadRecord] = dataclasses.field(default_factory=list)
     blank_lines: int = 0
     encode_fallbacks: int = 0
+    #: The backend that encoded it, and why it is not the one asked for (Ray tasks set
+    #: these: their driver does not load the card).
+    backend: str | None = None
+    fallback_reason: str | None = None
 
     def add(self, encoded: Encoded) -> None:
         self.rows += len(encoded.rows)
