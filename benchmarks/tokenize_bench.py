@@ -412,8 +412,8 @@ def main() -> int:
         )
     for kind in ("ray", "ray_data"):
         if results.get(f"{kind}_floor_runs"):
-            runs = results[f"{kind}_floor_runs"]
-            floor_seconds = statistics.median(r["wall_seconds"] for r in runs)
+            floors = results[f"{kind}_floor_runs"]
+            floor_seconds = statistics.median(r["wall_seconds"] for r in floors)
             results[f"{kind}_floor_seconds"] = floor_seconds
             # What the 2x target leaves for everything but Ray's own start, run and stop.
             ratios[f"{kind}_floor_vs_local_whole_half"] = ratio(

@@ -218,6 +218,23 @@ def test_workers_that_cannot_be_forked_are_spawned(corpus: Path, tmp_path: Path)
     command = [sys.executable, str(script), model.model, str(corpus), str(tmp_path / "out")]
     subprocess.run(command, check=True, capture_output=True, cwd=tmp_path)
     assert output_rows(tmp_path / "out") == expected_rows(model.load(), corpus)
+    manifest = json.loads((tmp_path / "out" / "_manifest.json").read_text(encoding="utf-8"))
+    assert manifest["worker_start"] == "spawn"
+
+
+def test_the_command_forks_its_workers_from_one_card_load(corpus: Path, tmp_path: Path) -> None:
+    """`modelcard tokenize` (one thread in its loader) forks the workers from one load."""
+    import subprocess
+    import sys
+
+    model = card("qwen2.5")
+    command = [sys.executable, "-m", "modelcard", "tokenize", str(corpus), str(tmp_path / "out")]
+    command += ["--model", model.model, "--tokenizer", "fastokens", "--workers", "2"]
+    command += ["--chunk-bytes", "4096", "--no-progress"]
+    subprocess.run(command, check=True, capture_output=True, cwd=tmp_path)
+    assert output_rows(tmp_path / "out") == expected_rows(model.load(), corpus)
+    manifest = json.loads((tmp_path / "out" / "_manifest.json").read_text(encoding="utf-8"))
+    assert (manifest["worker_start"], manifest["workers"]) == ("fork", 2)
 
 
 def test_chat_records_are_rendered_with_the_template(tmp_path: Path) -> None:
@@ -404,7 +421,7 @@ def test_ray_engine_equals_encode_loop(
     )
     expected = expected_rows(tok, corpus)
     assert output_rows(tmp_path / "out") == expected
-    assert manifest["engine"] == "ray"
+    assert (manifest["engine"], manifest["worker_start"]) == ("ray", "ray")
     # The driver does not load the card: backend and fingerprint are what the workers
     # loaded, and the fallback reason is the one a load here gives.
     assert (manifest["backend"], tok.backend) == (backend, backend)

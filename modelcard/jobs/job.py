@@ -67,7 +67,7 @@ def tokenize(card: ModelCard, settings: JobSettings) -> dict[str, Any]:
     staging = Staging(settings.output, settings.input, overwrite=settings.overwrite)
     output = staging.create()
     try:
-        tally, info, workers = _run(card, pinning, files, settings, staging)
+        tally, info, workers, start = _run(card, pinning, files, settings, staging)
         seconds = time.perf_counter() - started
         manifest: dict[str, Any] = {
             "job": "tokenize",
@@ -78,6 +78,10 @@ def tokenize(card: ModelCard, settings: JobSettings) -> dict[str, Any]:
             "card": info.card,
             "engine": settings.engine,
             "workers": workers,
+            # How the encoding processes got the card: "fork" (local: one load, forked
+            # into every worker), "spawn" (local: a load per worker), "ray" (a load per
+            # Ray worker process).
+            "worker_start": start,
             "settings": {
                 **settings.model_dump(mode="json", exclude={"input", "output", "field"}),
                 "field": settings.text_field,
@@ -113,7 +117,7 @@ def _run(
     files: list[InputFile],
     settings: JobSettings,
     staging: Staging,
-) -> tuple[Tally, LoadInfo, int]:
+) -> tuple[Tally, LoadInfo, int, str | None]:
     report = ErrorReport(staging.path / ERRORS) if settings.on_error == "skip" else None
     try:
         if pinning is None:
@@ -130,7 +134,7 @@ def _run_local(
     settings: JobSettings,
     staging: Staging,
     report: ErrorReport | None,
-) -> tuple[Tally, LoadInfo, int]:
+) -> tuple[Tally, LoadInfo, int, str | None]:
     from .local_engine import LocalPool
 
     with LocalPool(card, settings, staging.path) as pool:
@@ -140,7 +144,7 @@ def _run_local(
             tally, info = pool.run(files, settings, progress=progress, report=report)
         finally:
             progress.close()
-    return tally, info, pool.workers
+    return tally, info, pool.workers, pool.start
 
 
 def _run_ray(
@@ -150,7 +154,7 @@ def _run_ray(
     settings: JobSettings,
     staging: Staging,
     report: ErrorReport | None,
-) -> tuple[Tally, LoadInfo, int]:
+) -> tuple[Tally, LoadInfo, int, str | None]:
     from .inputs import iter_tasks
     from .ray_start import connect, preload, shutdown
     from .worker import in_background
@@ -178,7 +182,7 @@ def _run_ray(
             )
         finally:
             progress.close()
-        return result
+        return (*result, "ray")
     finally:
         if started_here:
             shutdown()

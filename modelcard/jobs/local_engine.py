@@ -248,6 +248,9 @@ class LocalPool:
         self._status: Connection | None = None
         #: The loader said what it did: forked the workers, or left them to be spawned.
         self._started = False
+        #: How the workers started: "fork" (from the loader's one card load) or "spawn"
+        #: (each loading the card); None until the loader has said.
+        self.start: str | None = None
         try:
             with _sigint_ignored():
                 children = []
@@ -307,12 +310,14 @@ class LocalPool:
         kind = message[0]
         if kind == "forked":
             self._started = True
+            self.start = "fork"
             for worker, pid in zip(self._workers, message[1], strict=True):
                 worker.pid = pid
         elif kind == "exited":
             self._workers[message[1]].exitcode = message[2]
         elif kind == "spawn":
             self._started = True
+            self.start = "spawn"
             for worker in self._workers:
                 self._spawn(worker)
         else:
