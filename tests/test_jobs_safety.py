@@ -214,6 +214,28 @@ def test_ctrl_c_leaves_output_untouched(tmp_path: Path, engine: str, earlier: bo
     assert processes_with(marker) == []
 
 
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds leftover processes in /proc")
+def test_a_ray_job_stops_every_process_of_the_ray_it_started(tmp_path: Path) -> None:
+    """A finished job on a Ray it started leaves no Ray process (its monitor included)."""
+    pytest.importorskip("ray")
+    source = write_jsonl(tmp_path / "in" / "a.jsonl", chat_texts())
+    script = tmp_path / "job.py"
+    script.write_text(INTERRUPTED, encoding="utf-8")
+    marker = f"MODELCARD_TEST_{uuid.uuid4().hex}"
+    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
+    result = subprocess.run(
+        [PYTHON, str(script), fixture_dir("gpt2"), str(source), str(tmp_path / "out"), "ray"],
+        env={**env, marker: "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "finished", result.stderr
+    manifest = json.loads((tmp_path / "out" / "_manifest.json").read_text(encoding="utf-8"))
+    assert manifest["rows"] == len(chat_texts())
+    assert processes_with(marker) == []
+
+
 # -- missing packages ---------------------------------------------------------------------
 
 BLOCKER = """
