@@ -464,6 +464,35 @@ def test_ray_engine_stops_a_chat_job_whose_card_has_no_template(tmp_path: Path) 
 
 
 @pytest.mark.usefixtures("local_ray")
+def test_ray_engine_fails_a_cut_that_fails_with_its_own_error(tmp_path: Path) -> None:
+    """A file the cut refuses, after others were cut, fails the job as itself (JobError)."""
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"text": f"line {n}"} for n in range(500)])
+    pq.write_table(pa.table({"body": ["a"]}), tmp_path / "in" / "b.parquet")
+    with pytest.raises(JobError, match="no column 'text'"):
+        run(tmp_path / "in", tmp_path / "out", card("gpt2"), engine="ray", chunk_bytes=1024)
+    assert not (tmp_path / "out").exists()
+
+
+def test_feed_hands_over_items_in_order_and_raises_where_it_failed() -> None:
+    """A Feed gives what its thread makes, in order, then the thread's error in its place."""
+    from modelcard.jobs.worker import Feed
+
+    def produce() -> Iterator[int]:
+        yield from range(5)
+        raise JobError("the sixth item")
+
+    feed = iter(Feed(produce, "test-feed"))
+    assert [next(feed) for _ in range(5)] == [0, 1, 2, 3, 4]
+    with pytest.raises(JobError, match="the sixth item"):
+        next(feed)
+    assert list(Feed(lambda: iter("abc"), "test-feed")) == ["a", "b", "c"]
+    closed = Feed(lambda: iter(range(10**6)), "test-feed")
+    assert next(iter(closed)) == 0
+    closed.close()
+    assert list(closed) == []
+
+
+@pytest.mark.usefixtures("local_ray")
 def test_ray_engine_reports_bad_records_like_the_local_one(tmp_path: Path) -> None:
     """On Ray, skip mode reports the same bad lines; fail mode raises the same RecordError."""
     source = write_jsonl(tmp_path / "in" / "bad.jsonl", BAD_LINES)
@@ -511,8 +540,7 @@ def test_ray_actor_finding_other_files_stops_the_job(tmp_path: Path) -> None:
     pinning: Future[ModelCard] = Future()
     pinning.set_result(pinned)
     files = list_inputs(source)[0]
-    cut: Future[list[Any]] = Future()
-    cut.set_result(list(iter_tasks(files, chunk_bytes=4096, field="text", chat=False)))
+    cut = list(iter_tasks(files, chunk_bytes=4096, field="text", chat=False))
     with pytest.raises(FingerprintMismatchError, match="changed since the card was created"):
         run_ray(
             pinning,

@@ -157,11 +157,11 @@ def _run_ray(
 ) -> tuple[Tally, LoadInfo, int, str | None]:
     from .inputs import iter_tasks
     from .ray_start import connect, preload, shutdown
-    from .worker import in_background
+    from .worker import Feed, in_background
 
     field, chat, chunk_bytes = settings.text_field, settings.chat, settings.chunk_bytes
-    cutting = in_background(
-        lambda: list(iter_tasks(files, chunk_bytes=chunk_bytes, field=field, chat=chat)),
+    cutting = Feed(
+        lambda: iter_tasks(files, chunk_bytes=chunk_bytes, field=field, chat=chat),
         "modelcard-cut",
     )
     importing = in_background(import_ray_engine, "modelcard-import")
@@ -184,5 +184,6 @@ def _run_ray(
             progress.close()
         return (*result, "ray")
     finally:
+        cutting.close()
         if started_here:
             shutdown()

@@ -6,15 +6,15 @@
   (:func:`~modelcard.loader.pin_card`: its files found and fingerprinted, no backend
   opened), so none of them waits for another.
 * The driver cuts the input as the local engine's reader does (JSONL into chunks of
-  whole lines, counting lines; Parquet into row groups) and submits one Ray task per
-  chunk, one CPU each, in input order: ``workers`` run at a time and, when the CPUs they
-  ask for already hold the rest back, as many again wait at Ray's scheduler, so a
-  worker starts its next chunk as soon as it is done. A task reads its chunk (from the
-  shared filesystem, as every node sees INPUT), parses it, encodes it and writes its
-  shard ``part-NNNNNN.parquet``, numbered in input order as the local engine's. What
-  comes back to the driver is one small result per task: the shard's name, its counts,
-  the bad records and the backend that encoded it, which feed the progress bar,
-  ``_errors.jsonl`` and the manifest as they arrive.
+  whole lines, counting lines; Parquet into row groups), in a thread, and submits one
+  Ray task per chunk as soon as it is cut, one CPU each, in input order: ``workers`` run
+  at a time and, when the CPUs they ask for already hold the rest back, as many again
+  wait at Ray's scheduler, so a worker starts its next chunk as soon as it is done. A
+  task reads its chunk (from the shared filesystem, as every node sees INPUT), parses
+  it, encodes it and writes its shard ``part-NNNNNN.parquet``, numbered in input order
+  as the local engine's. What comes back to the driver is one small result per task:
+  the shard's name, its counts, the bad records and the backend that encoded it, which
+  feed the progress bar, ``_errors.jsonl`` and the manifest as they arrive.
 * Each Ray worker process loads the pinned card once (:func:`~.ray_start.preload`, or
   its first task) and keeps it for the job's later tasks (Ray reuses a job's worker
   processes), one encode thread each; the load reads the card from the node's cache
@@ -46,7 +46,7 @@ import concurrent.futures
 import contextlib
 import itertools
 import pickle
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,8 +112,28 @@ def _in_flight(workers: int, share: float) -> int:
     return 2 * workers if workers * share >= cpus else workers
 
 
+class _CutError(Exception):
+    """The input's cut failed (raised as itself by :func:`run_ray`, not as a Ray error)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _cut(tasks: Iterable[Task]) -> Iterator[Task]:
+    iterator = iter(tasks)
+    while True:
+        try:
+            task = next(iterator)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise _CutError(exc) from exc
+        yield task
+
+
 def _results(
-    tasks: list[Task],
+    tasks: Iterable[Task],
     payload: bytes,
     settings: JobSettings,
     output: str,
@@ -122,12 +142,13 @@ def _results(
 ) -> Iterator[TaskResult]:
     """Each task's result as it arrives; the first modelcard error a task met, raised.
 
-    Tasks are submitted in input order, at most :func:`_in_flight` at a time; whatever
-    is still running when the caller stops (an error, Ctrl-C) is cancelled.
+    Tasks are submitted in input order, as the cut makes them, at most
+    :func:`_in_flight` at a time; whatever is still running when the caller stops (an
+    error, Ctrl-C) is cancelled.
     """
     remote = ray.remote(num_cpus=share)(_encode_task)
     shared = ray.put(payload), ray.put(settings)
-    todo = iter(enumerate(tasks))
+    todo = enumerate(_cut(tasks))
     pending: list[ray.ObjectRef[Any]] = []
     limit = _in_flight(workers, share)
     try:
@@ -188,18 +209,18 @@ def _report_backend(pinned: ModelCard, result: TaskResult, first: TaskResult | N
 
 def run_ray(
     pinning: concurrent.futures.Future[ModelCard],
-    cutting: concurrent.futures.Future[list[Task]],
+    cutting: Iterable[Task],
     settings: JobSettings,
     output: Path,
     *,
     progress: Progress,
     report: ErrorReport | None,
 ) -> tuple[Tally, LoadInfo, int]:
-    """Run the job on the connected Ray, once the driver has pinned the card and cut the
-    input. Returns the tally, what the job loaded, and how many tasks ran at a time."""
+    """Run the job on the connected Ray, once the driver has pinned the card, submitting
+    the tasks as ``cutting`` gives them. Returns the tally, what the job loaded, and how
+    many tasks ran at a time."""
     pinned = pinning.result()
     payload = pickle.dumps(pinned)
-    tasks = cutting.result()
     workers, share = task_cpus(settings.workers)
     if share < 1.0:
         cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
@@ -207,7 +228,7 @@ def run_ray(
     tally = Tally()
     first: TaskResult | None = None
     try:
-        for result in _results(tasks, payload, settings, str(output), workers, share):
+        for result in _results(cutting, payload, settings, str(output), workers, share):
             _report_backend(pinned, result, first)
             first = first or result
             tally.add(
@@ -224,6 +245,8 @@ def run_ray(
             progress.update(result.rows, result.tokens)
     except ModelCardError:
         raise
+    except _CutError as failed:
+        raise failed.error from failed.error.__cause__
     except Exception as exc:
         cause = _cause(exc)
         if cause is not None:

@@ -12,11 +12,12 @@ import dataclasses
 import json
 import os
 import pickle
+import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..errors import ChatTemplateError, ModelCardError
 from .encode import Encoded, encode_parsed, output_table, parquet_options
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ONE_THREAD",
+    "Feed",
     "LoadInfo",
     "TaskResult",
     "check_chat_template",
@@ -167,6 +169,48 @@ def in_background(work: Callable[[], T], name: str) -> Future[T]:
 
     threading.Thread(target=run, name=name, daemon=True).start()
     return future
+
+
+class Feed(Generic[T]):
+    """The items of ``produce()``, made in a daemon thread and handed over as they come:
+    the caller takes the first while the thread makes the rest (the Ray driver submits a
+    chunk's task while the next chunks are cut). The thread's error is raised where the
+    item it failed to make would have been; :meth:`close` stops it at its next item."""
+
+    _END = object()
+
+    def __init__(self, produce: Callable[[], Iterable[T]], name: str) -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._stop = threading.Event()
+
+        def run() -> None:
+            try:
+                for item in produce():
+                    if self._stop.is_set():
+                        return
+                    self._queue.put(item)
+            except BaseException as exc:
+                self._queue.put(_Failed(exc))
+            self._queue.put(self._END)
+
+        threading.Thread(target=run, name=name, daemon=True).start()
+
+    def __iter__(self) -> Iterator[T]:
+        while not self._stop.is_set():
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Failed:
+    error: BaseException
 
 
 def _parsed(task: Task, settings: JobSettings) -> Iterator[Parsed]:
