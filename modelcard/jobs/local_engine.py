@@ -51,7 +51,7 @@ import structlog
 from ..errors import FingerprintMismatchError, ModelCardError, WorkerDiedError
 from .inputs import InputFile, Task, iter_tasks
 from .output import ErrorReport, Tally
-from .worker import LoadInfo, TaskResult
+from .worker import LoadInfo, TaskResult, record_result
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -445,18 +445,7 @@ class LocalPool:
                 outcome = done.pop(collected)
                 if isinstance(outcome, BaseException):
                     raise outcome
-                tally.add(
-                    rows=outcome.rows,
-                    tokens=outcome.tokens,
-                    bad=outcome.bad,
-                    blank_lines=outcome.blank_lines,
-                    encode_fallbacks=outcome.encode_fallbacks,
-                )
-                if outcome.shard is not None:
-                    tally.shards.append(outcome.shard)
-                if report is not None:
-                    report.write(outcome.bad)
-                progress.update(outcome.rows, outcome.tokens)
+                record_result(outcome, tally, report, progress)
                 collected += 1
 
         while True:

@@ -58,7 +58,14 @@ from ..errors import ModelCardError
 from .inputs import Task
 from .output import ErrorReport, Tally
 from .ray_start import RayJobError, task_cpus
-from .worker import LoadInfo, TaskResult, load_tokenizer, loaded_tokenizer, write_shard
+from .worker import (
+    LoadInfo,
+    TaskResult,
+    load_tokenizer,
+    loaded_tokenizer,
+    record_result,
+    write_shard,
+)
 
 if TYPE_CHECKING:
     from ..card import ModelCard
@@ -231,18 +238,7 @@ def run_ray(
         for result in _results(cutting, payload, settings, str(output), workers, share):
             _report_backend(pinned, result, first)
             first = first or result
-            tally.add(
-                rows=result.rows,
-                tokens=result.tokens,
-                bad=result.bad,
-                blank_lines=result.blank_lines,
-                encode_fallbacks=result.encode_fallbacks,
-            )
-            if result.shard is not None:
-                tally.shards.append(result.shard)
-            if report is not None:
-                report.write(result.bad)
-            progress.update(result.rows, result.tokens)
+            record_result(result, tally, report, progress)
     except ModelCardError:
         raise
     except _CutError as failed:

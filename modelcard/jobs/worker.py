@@ -27,6 +27,8 @@ from .records import BadRecord
 if TYPE_CHECKING:
     from ..card import ModelCard
     from ..tokenizer import Tokenizer
+    from .output import ErrorReport, Tally
+    from .progress import Progress
     from .settings import JobSettings
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "load_tokenizer",
     "loaded_tokenizer",
     "preload_tokenizer",
+    "record_result",
     "setup_worker_process",
     "write_shard",
 ]
@@ -266,6 +269,24 @@ class TaskResult:
         self.tokens += encoded.tokens
         self.bad += encoded.bad
         self.blank_lines += encoded.blank
+
+
+def record_result(
+    result: TaskResult, tally: Tally, report: ErrorReport | None, progress: Progress
+) -> None:
+    """Count a finished task into the job's tally, its error report and progress bar."""
+    tally.add(
+        rows=result.rows,
+        tokens=result.tokens,
+        bad=result.bad,
+        blank_lines=result.blank_lines,
+        encode_fallbacks=result.encode_fallbacks,
+    )
+    if result.shard is not None:
+        tally.shards.append(result.shard)
+    if report is not None:
+        report.write(result.bad)
+    progress.update(result.rows, result.tokens)
 
 
 def write_shard(
