@@ -24,12 +24,13 @@
   logged where nobody reads it.
 
 Why Ray tasks and not Ray Data: the job used Ray Data's read tasks (one per chunk, doing
-all the above) before, and measured on a 2-CPU machine, Ray Data added a second or more
-to every job and a quarter more CPU: its import (pandas among it) in the driver and in
-every worker, its streaming executor in the driver, and two detached helper actors
-(statistics, autoscaling coordinator), each its own Python process polling for the
-job's whole length. None of that bought anything here: the chunks are cut, read,
-encoded and written by our own code.
+all the above) before. Measured on a 2-CPU machine, an empty job took 6.9 s on Ray Data
+against 4.7 s on Ray tasks, and Ray Data cost a job its import (pandas among it) in the
+driver and in every worker, its streaming executor in the driver, and two detached
+helper actors (statistics, autoscaling coordinator), each its own Python process polling
+for the job's whole length (2.1 CPU seconds of a 99 MB job). None of that bought
+anything here: the chunks are cut, read, encoded and written by our own code. See
+docs/cluster.md for the figures.
 
 Why not Ray Data's own readers and writer: ``read_json`` parses a file as a whole with
 one inferred schema, so one bad line fails the whole file (no ``--on-error skip``, no
