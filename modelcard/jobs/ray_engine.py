@@ -77,6 +77,9 @@ __all__ = ["RayJobError", "run_ray"]
 
 log = structlog.get_logger("modelcard")
 
+#: How long a job that stops early waits for its tasks in flight.
+_DRAIN_SECONDS = 30.0
+
 
 def _encode_task(
     seq: int, task: Task, payload: bytes, settings: JobSettings, output: str
@@ -151,8 +154,11 @@ def _results(
     """Each task's result as it arrives; the first modelcard error a task met, raised.
 
     Tasks are submitted in input order, as the cut makes them, at most
-    :func:`_in_flight` at a time; whatever is still running when the caller stops (an
-    error, Ctrl-C) is cancelled.
+    :func:`_in_flight` at a time. When the caller stops early (an error, Ctrl-C), the
+    tasks in flight are waited for, not cancelled: cancelling a task as it completes
+    trips a check in Ray's core worker ("Tried to complete task that was not pending",
+    Ray 2.60) that aborts the driver. They are a chunk or two per worker, and once they
+    are done no task writes into OUTPUT's folder after the job has let it go.
     """
     remote = ray.remote(num_cpus=share)(_encode_task)
     shared = ray.put(payload), ray.put(settings)
@@ -171,9 +177,9 @@ def _results(
                 raise result
             yield result
     finally:
-        for ref in pending:
+        if pending:
             with contextlib.suppress(Exception):
-                ray.cancel(ref)
+                ray.wait(pending, num_returns=len(pending), timeout=_DRAIN_SECONDS)
 
 
 def _load_info(
