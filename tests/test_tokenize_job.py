@@ -385,7 +385,7 @@ def test_a_preloaded_card_serves_the_tasks_that_pin_it(monkeypatch: pytest.Monke
     monkeypatch.setattr(worker, "_LOADED", {})
     monkeypatch.setattr(worker, "setup_worker_process", lambda: None)
     model = card("gpt2")
-    assert worker.preload_tokenizer(pickle.dumps(model), chat=False)
+    assert worker.preload_tokenizer(pickle.dumps(model))
     preloaded = next(iter(worker._LOADED.values()))
     pinned = model.load().card
     assert worker.loaded_tokenizer(pickle.dumps(pinned), chat=False) is preloaded
@@ -406,6 +406,36 @@ def local_ray() -> Iterator[None]:
     ray.shutdown()
     os.environ.clear()
     os.environ.update(saved)
+
+
+def test_a_worker_load_serves_chat_and_plain_jobs_and_fails_only_its_own_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ray worker keeps one load for jobs with and without --chat; a failed load fails
+    the rest of its job without loading again, and a later job loads the card anew."""
+    from modelcard.jobs import worker
+
+    monkeypatch.setattr(worker, "_LOADED", {})
+    monkeypatch.setattr(worker, "_FAILED", {})
+    monkeypatch.setattr(worker, "setup_worker_process", lambda: None)
+    plain = pickle.dumps(card("gpt2").load().card)  # gpt2 has no chat template
+    with pytest.raises(ChatTemplateError, match="--chat"):
+        worker.loaded_tokenizer(plain, chat=True, job="chat job")
+    assert worker.loaded_tokenizer(plain, chat=False, job="plain job").encode("hello") == [31373]
+
+    pinned, _ = edited_after_load(tmp_path)  # its files changed after it was pinned
+    loads: list[ModelCard] = []
+    original = worker.load_tokenizer
+
+    def counted(card: ModelCard, *, chat: bool) -> tuple[Tokenizer, Any]:
+        loads.append(card)
+        return original(card, chat=chat)
+
+    monkeypatch.setattr(worker, "load_tokenizer", counted)
+    for job in ("first", "first", "second"):
+        with pytest.raises(FingerprintMismatchError):
+            worker.loaded_tokenizer(pickle.dumps(pinned), chat=False, job=job)
+    assert len(loads) == 2  # once for each job, not for the first job's second task
 
 
 @pytest.mark.usefixtures("local_ray")

@@ -167,7 +167,7 @@ def _run_ray(
     importing = in_background(import_ray_engine, "modelcard-import")
     started_here = connect()
     try:
-        preload(card, chat=settings.chat, workers=settings.workers)
+        preload(card, workers=settings.workers)
         ray_engine = importing.result()
         staging.remove_leftovers()
         progress = Progress(enabled=settings.progress, engine=settings.engine)

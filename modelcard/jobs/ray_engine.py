@@ -86,7 +86,7 @@ def _encode_task(
 ) -> TaskResult | ModelCardError:
     """One Ray task: encode a chunk into its shard, return what it did."""
     try:
-        tok = loaded_tokenizer(payload, chat=settings.chat)
+        tok = loaded_tokenizer(payload, chat=settings.chat, job=output)
         result = write_shard(tok, task, settings, Path(output), f"part-{seq:06d}.parquet")
     except ModelCardError as exc:
         # Returned, not raised: Ray would pass the driver its message only, and the

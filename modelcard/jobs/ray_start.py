@@ -58,16 +58,16 @@ def task_cpus(workers: int | None) -> tuple[int, float]:
     return count, min(1.0, cpus / count) if cpus else 1.0
 
 
-def _preload(card: bytes, chat: bool) -> bool:
+def _preload(card: bytes) -> bool:
     from .worker import preload_tokenizer
 
     # What every task imports next: it encodes into numpy arrays and writes Parquet.
     for name in ("pyarrow.parquet", "numpy"):
         importlib.import_module(name)
-    return preload_tokenizer(card, chat=chat)
+    return preload_tokenizer(card)
 
 
-def preload(card: ModelCard, *, chat: bool, workers: int | None) -> None:
+def preload(card: ModelCard, *, workers: int | None) -> None:
     """Send one task per encode slot that loads ``card`` in a Ray worker, for the job's
     tasks on that worker to reuse. Nothing waits for them: a failed preload leaves the
     first task to load the card, and to report why it cannot."""
@@ -75,7 +75,7 @@ def preload(card: ModelCard, *, chat: bool, workers: int | None) -> None:
     task = ray.remote(num_cpus=share, max_retries=0)(_preload)
     payload = pickle.dumps(card)
     for _ in range(count):
-        task.remote(payload, chat)
+        task.remote(payload)
 
 
 def shutdown() -> None:

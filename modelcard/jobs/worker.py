@@ -114,8 +114,12 @@ def load_tokenizer(card: ModelCard | bytes, *, chat: bool) -> tuple[Tokenizer, L
 
 
 #: The card this process loaded for Ray tasks, under its pinned settings: the first task
-#: (or :func:`preload_tokenizer`) loads it, later tasks of the job reuse it.
-_LOADED: dict[str, Tokenizer | ModelCardError] = {}
+#: (or :func:`preload_tokenizer`) loads it, later tasks, of this job or a later one on
+#: the same Ray, reuse it.
+_LOADED: dict[str, Tokenizer] = {}
+#: A load that failed, for the rest of that job's tasks: under the job too, since a later
+#: job with the same card loads it again (its files may have been mended since).
+_FAILED: dict[tuple[str, str], ModelCardError] = {}
 
 
 def _settings_key(card: dict[str, Any]) -> str:
@@ -123,25 +127,35 @@ def _settings_key(card: dict[str, Any]) -> str:
     return json.dumps(card, sort_keys=True)
 
 
-def loaded_tokenizer(payload: bytes, *, chat: bool) -> Tokenizer:
-    """The card ``payload`` (a pickled pinned card) pins, loaded once in this process."""
+def loaded_tokenizer(payload: bytes, *, chat: bool, job: str = "") -> Tokenizer:
+    """The card ``payload`` (a pickled pinned card) pins, loaded once in this process.
+
+    ``chat`` checks that it has a chat template, on every call: jobs with and without
+    ``--chat`` share the load. ``job`` names the job (the Ray engine passes its output
+    folder): a load that failed fails that job's later tasks without loading again.
+    """
     card: ModelCard = pickle.loads(payload)
     key = _settings_key(card.model_dump(mode="json"))
-    loaded = _LOADED.get(key)
-    if loaded is None:
+    tok = _LOADED.get(key)
+    if tok is None:
+        failed = _FAILED.get((key, job))
+        if failed is not None:
+            raise failed
         setup_worker_process()
         try:
-            loaded = load_tokenizer(card, chat=chat)[0]
+            tok = load_tokenizer(card, chat=False)[0]
         except ModelCardError as exc:
-            loaded = exc
+            _FAILED.clear()
+            _FAILED[(key, job)] = exc
+            raise
         _LOADED.clear()  # one card per process: a later job's card replaces it
-        _LOADED[key] = loaded
-    if isinstance(loaded, ModelCardError):
-        raise loaded
-    return loaded
+        _LOADED[key] = tok
+    if chat:
+        check_chat_template(tok)
+    return tok
 
 
-def preload_tokenizer(card: bytes, *, chat: bool) -> bool:
+def preload_tokenizer(card: bytes) -> bool:
     """Load the (pickled) card before the job's pinned card is known, for
     :func:`loaded_tokenizer` to find; True when it loaded.
 
@@ -151,7 +165,7 @@ def preload_tokenizer(card: bytes, *, chat: bool) -> bool:
     """
     setup_worker_process()
     try:
-        tok, info = load_tokenizer(card, chat=chat)
+        tok, info = load_tokenizer(card, chat=False)
     except ModelCardError:
         return False  # the first task loads the pinned card and reports the error
     _LOADED.clear()
