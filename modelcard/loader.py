@@ -93,8 +93,7 @@ def pin_card(card: ModelCard) -> ModelCard:
     that will not encode (the Ray driver) pins the card for the processes that will.
     """
     source = resolve(card.model, revision=card.revision, hub_timeout=card.hub_timeout)
-    what = "tokenizer.json" if source.form == TOKENIZER_JSON else source.tokenizer_json.name
-    raw = _read(source.tokenizer_json, what)
+    raw = _read(source.tokenizer_json, source.tokenizer_name)
     if source.form == TOKENIZER_JSON:
         _tokenizer_data(raw, source)  # an empty file fails here, as it does in a load
     pinned = _pinned(card, source, raw, _companion_bytes(source))
@@ -122,8 +121,8 @@ def _pinned(
 ) -> ModelCard:
     """The card naming exactly these files: a hub repo at its resolved commit, a local
     path made absolute for processes in other directories, and their fingerprint."""
-    name = TOKENIZER_JSON if source.form != TIKTOKEN else source.tokenizer_json.name
-    pinned: dict[str, Any] = {"fingerprint": fingerprint_files({name: raw, **companions})}
+    contents = {source.tokenizer_name: raw, **companions}
+    pinned: dict[str, Any] = {"fingerprint": fingerprint_files(contents)}
     if source.kind == "hub":
         pinned["revision"] = source.commit
     else:
@@ -213,7 +212,7 @@ def _request(card: ModelCard) -> BackendRequest:
 
 def _build(card: ModelCard, source: ResolvedSource) -> Tokenizer:
     if source.form == TIKTOKEN:
-        raw = _read(source.tokenizer_json, source.tokenizer_json.name)
+        raw = _read(source.tokenizer_json, source.tokenizer_name)
         data = raw
         parts = read_parts(
             source.tokenizer_json, raw, source.files, pattern_setting=card.tiktoken_pattern
@@ -227,7 +226,7 @@ def _build(card: ModelCard, source: ResolvedSource) -> Tokenizer:
             tiktoken=parts,
         )
     else:
-        raw = _read(source.tokenizer_json, "tokenizer.json")
+        raw = _read(source.tokenizer_json, source.tokenizer_name)
         data = _tokenizer_data(raw, source)
         file = TokenizerFile(
             form=TOKENIZER_JSON,

@@ -76,10 +76,14 @@ class ResolvedSource:
         return TIKTOKEN if is_ranks_file(path.name) else TOKENIZER_FILE
 
     @property
+    def tokenizer_name(self) -> str:
+        """The tokenizer file's name in the card: ``tokenizer.json``, or the ranks file's."""
+        return TOKENIZER_FILE if self.form == TOKENIZER_FILE else self.tokenizer_json.name
+
+    @property
     def files(self) -> dict[str, Path]:
         """Every resolved file by its name in the repo, the tokenizer file first."""
-        name = TOKENIZER_FILE if self.form == TOKENIZER_FILE else self.tokenizer_json.name
-        return {name: self.tokenizer_json, **self.companions}
+        return {self.tokenizer_name: self.tokenizer_json, **self.companions}
 
     def describe(self) -> str:
         if self.kind == "hub":
