@@ -115,12 +115,11 @@ def _cause(exc: BaseException) -> BaseException | None:
     return None
 
 
-def _in_flight(workers: int, share: float) -> int:
+def _in_flight(workers: int, cpus: int) -> int:
     """How many tasks the driver keeps submitted: ``workers`` run at a time, and when
-    the CPUs each asks for already stop more than that from running, as many again wait
-    at the scheduler, so that a worker starts its next task as soon as it is done."""
-    cpus = ray.cluster_resources().get("CPU", 0)  # type: ignore[no-untyped-call]
-    return 2 * workers if workers * share >= cpus else workers
+    they hold every CPU, so that Ray runs no more than that, as many again wait at the
+    scheduler, so that a worker starts its next task as soon as it is done."""
+    return 2 * workers if workers >= cpus else workers
 
 
 class _CutError(Exception):
@@ -150,6 +149,7 @@ def _results(
     output: str,
     workers: int,
     share: float,
+    cpus: int,
 ) -> Iterator[TaskResult]:
     """Each task's result as it arrives; the first modelcard error a task met, raised.
 
@@ -164,7 +164,7 @@ def _results(
     shared = ray.put(payload), ray.put(settings)
     todo = enumerate(_cut(tasks))
     pending: list[ray.ObjectRef[Any]] = []
-    limit = _in_flight(workers, share)
+    limit = _in_flight(workers, cpus)
     try:
         while True:
             for seq, task in itertools.islice(todo, limit - len(pending)):
@@ -235,14 +235,13 @@ def run_ray(
     many tasks ran at a time."""
     pinned = pinning.result()
     payload = pickle.dumps(pinned)
-    workers, share = task_cpus(settings.workers)
+    workers, share, cpus = task_cpus(settings.workers)
     if share < 1.0:
-        cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
         log.warning("workers_exceed_cores", requested=workers, cores=cpus, engine="ray")
     tally = Tally()
     first: TaskResult | None = None
     try:
-        for result in _results(cutting, payload, settings, str(output), workers, share):
+        for result in _results(cutting, payload, settings, str(output), workers, share, cpus):
             _report_backend(pinned, result, first)
             first = first or result
             record_result(result, tally, report, progress)

@@ -50,12 +50,13 @@ def connect() -> bool:
     return True
 
 
-def task_cpus(workers: int | None) -> tuple[int, float]:
-    """How many tasks run at a time (``workers``, default: the cluster's CPUs), and the
-    CPUs each asks for: one, or a share when there are more tasks than CPUs."""
+def task_cpus(workers: int | None) -> tuple[int, float, int]:
+    """How many tasks run at a time (``workers``, default: the cluster's CPUs), the CPUs
+    each asks for (one, or a share when there are more tasks than CPUs), and the
+    cluster's CPUs."""
     cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
     count = workers or max(1, cpus)
-    return count, min(1.0, cpus / count) if cpus else 1.0
+    return count, min(1.0, cpus / count) if cpus else 1.0, cpus
 
 
 def _preload(card: bytes) -> bool:
@@ -71,7 +72,7 @@ def preload(card: ModelCard, *, workers: int | None) -> None:
     """Send one task per encode slot that loads ``card`` in a Ray worker, for the job's
     tasks on that worker to reuse. Nothing waits for them: a failed preload leaves the
     first task to load the card, and to report why it cannot."""
-    count, share = task_cpus(workers)
+    count, share, _ = task_cpus(workers)
     task = ray.remote(num_cpus=share, max_retries=0)(_preload)
     payload = pickle.dumps(card)
     for _ in range(count):
