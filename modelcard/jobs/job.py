@@ -157,18 +157,17 @@ def _run_ray(
 ) -> tuple[Tally, LoadInfo, int, str | None]:
     from .inputs import iter_tasks
     from .ray_start import connect, preload, shutdown
-    from .worker import Feed, in_background
+    from .worker import Feed
 
     field, chat, chunk_bytes = settings.text_field, settings.chat, settings.chunk_bytes
     cutting = Feed(
         lambda: iter_tasks(files, chunk_bytes=chunk_bytes, field=field, chat=chat),
         "modelcard-cut",
     )
-    importing = in_background(import_ray_engine, "modelcard-import")
     started_here = connect()
     try:
         preload(card, workers=settings.workers)
-        ray_engine = importing.result()
+        ray_engine = import_ray_engine()
         staging.remove_leftovers()
         progress = Progress(enabled=settings.progress, engine=settings.engine)
         try:
