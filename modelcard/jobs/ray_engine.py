@@ -182,20 +182,12 @@ def _results(
                 ray.wait(pending, num_returns=len(pending), timeout=_DRAIN_SECONDS)
 
 
-def _load_info(
-    pinned: ModelCard, payload: bytes, first: TaskResult | None, *, chat: bool
-) -> LoadInfo:
+def _load_info(pinned: ModelCard, first: TaskResult | None, *, chat: bool) -> LoadInfo:
     """What the job loaded, for the manifest: the pinned card, and the backend the first
     task reports (a job without tasks loads the card here to know it)."""
     if first is None or first.backend is None:
         return load_tokenizer(pinned, chat=chat)[1]
-    return LoadInfo(
-        fingerprint=pinned.fingerprint or "",
-        backend=first.backend,
-        fallback_reason=first.fallback_reason,
-        card=pinned.model_dump(mode="json"),
-        pinned=payload,
-    )
+    return LoadInfo.of(pinned, first.backend, first.fallback_reason)
 
 
 def _report_backend(pinned: ModelCard, result: TaskResult, first: TaskResult | None) -> None:
@@ -254,4 +246,4 @@ def run_ray(
         if cause is not None:
             raise cause from None
         raise RayJobError(f"The Ray job failed: {exc}") from exc
-    return tally, _load_info(pinned, payload, first, chat=settings.chat), workers
+    return tally, _load_info(pinned, first, chat=settings.chat), workers

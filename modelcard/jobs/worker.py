@@ -83,6 +83,18 @@ class LoadInfo:
     card: dict[str, Any]
     pinned: bytes
 
+    @classmethod
+    def of(cls, pinned: ModelCard, backend: str, fallback_reason: str | None) -> LoadInfo:
+        """The fields of a pinned card (a loaded tokenizer's ``card``) and its backend."""
+        assert pinned.fingerprint is not None
+        return cls(
+            fingerprint=pinned.fingerprint,
+            backend=backend,
+            fallback_reason=fallback_reason,
+            card=pinned.model_dump(mode="json"),
+            pinned=pickle.dumps(pinned),
+        )
+
 
 def check_chat_template(tok: Tokenizer) -> None:
     """Fail now, not on every record, when a ``--chat`` job's card has no chat template."""
@@ -102,15 +114,7 @@ def load_tokenizer(card: ModelCard | bytes, *, chat: bool) -> tuple[Tokenizer, L
     tok = card.load()
     if chat:
         check_chat_template(tok)
-    pinned = tok.card
-    info = LoadInfo(
-        fingerprint=tok.fingerprint,
-        backend=tok.backend,
-        fallback_reason=tok.fallback_reason,
-        card=pinned.model_dump(mode="json"),
-        pinned=pickle.dumps(pinned),
-    )
-    return tok, info
+    return tok, LoadInfo.of(tok.card, tok.backend, tok.fallback_reason)
 
 
 #: The card this process loaded for Ray tasks, under its pinned settings: the first task
